@@ -6,9 +6,10 @@ download=False)` (these machines have no internet); a missing or corrupted copy 
 
 Split: the paper's code draws train and valid from the official 50,000 training images via index
 files that were never published. Here valid = the first 10,000 entries of
-`torch.randperm(50000, generator=torch.Generator().manual_seed(split_seed))` with
-`split_seed = 0`, train = the remaining 40,000 (both sorted). The split depends only on
-`split_seed`, never on the run seed. The official test set is the test split.
+`numpy.random.RandomState(split_seed).permutation(50000)` with `split_seed = 0`, train = the
+remaining 40,000 (both sorted). `RandomState` is numpy's frozen legacy generator, whose stream is
+guaranteed never to change, so the split is the same with every numpy/torch version. The split
+depends only on `split_seed`, never on the run seed. The official test set is the test split.
 
 Preprocessing, as in the paper's code:
 - all splits: ToTensor (uint8 → [0, 1]) and Normalize(mean=(0.4914, 0.4822, 0.4465),
@@ -51,7 +52,7 @@ def train_valid_split(
     """Disjoint sorted index tensors (train, valid) covering range(n_total), fixed by the seed."""
     if not 0 < n_valid < n_total:
         raise ValueError(f"need 0 < n_valid < n_total, got n_valid={n_valid}, n_total={n_total}")
-    perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(int(split_seed)))
+    perm = torch.from_numpy(np.random.RandomState(int(split_seed)).permutation(n_total))
     return perm[n_valid:].sort().values, perm[:n_valid].sort().values
 
 
