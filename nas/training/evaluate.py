@@ -1,0 +1,267 @@
+"""Evaluate one candidate: checks, seeded build, a lean Lightning fit, and a record. Never raises.
+
+Called once per candidate inside one long-lived process (the search runner, train.py, benches):
+a fresh ``Trainer`` per candidate (construction costs milliseconds; a reused Trainer would carry
+loop state such as ``current_epoch`` into the next fit), data already in memory and on the device,
+no logger, checkpointing, progress bar, model summary or sanity check.
+
+Order of work, cheapest rejection first:
+1. memory estimate (from the tree, before building) → ``too_large``
+2. seeded build + move to the device (errors here are usually ``shape_error``)
+3. forward time on one training batch (mean of 5 passes) → ``too_slow``
+4. ``Trainer.fit`` for ``max_epochs``; evaluation only after the last epoch (the fitness is the
+   last-epoch accuracy, so evaluating earlier epochs would only cost time) unless
+   ``val_every_n_epochs`` asks for curves. NaN loss → ``nan``; wall-clock budget → ``too_slow``.
+Any exception is mapped to a status by :func:`nas.training.record.classify_exception`.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from nas.training.callbacks import WallClockBudget
+from nas.training.checks import count_parameters, estimate_memory_bytes, measure_forward_seconds
+from nas.training.config import TrainerConfig
+from nas.training.module import CandidateModule
+from nas.training.record import EvalRecord, ForwardTooSlow, TooLarge, classify_exception
+
+MB = 2**20
+
+_QUIET_DONE = False
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's per-Trainer chatter (device banners, worker-count hints).
+
+    "GPU available / TPU available" is printed for every Trainer, i.e. every candidate; the
+    "does not have many workers" hint is wrong for in-memory tensors (ecosystem.md §4.4).
+    """
+    global _QUIET_DONE
+    if _QUIET_DONE:
+        return
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.fabric.utilities.seed",
+        "lightning.fabric.utilities.rank_zero",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*The number of training batches.*logging interval.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    _QUIET_DONE = True
+
+
+def resolve_device(accelerator: str = "auto") -> torch.device:
+    """The device Lightning will pick for ``accelerator`` (one device per candidate)."""
+    accelerator = str(accelerator).lower()
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if accelerator in ("gpu", "cuda"):
+        raise RuntimeError(f"accelerator={accelerator!r} requested but CUDA is not available")
+    return torch.device("cpu")
+
+
+def _is_architecture(candidate: Any) -> bool:
+    return hasattr(candidate, "long_string") and not isinstance(candidate, nn.Module)
+
+
+def build_network(candidate: Any, num_classes: int, space: Any = None) -> nn.Module:
+    """An ``nn.Module`` from an Architecture (needs ``space``), a module, or a zero-arg factory."""
+    if isinstance(candidate, nn.Module):
+        return candidate
+    if _is_architecture(candidate):
+        if space is None:
+            raise ValueError("evaluating an Architecture needs the search space (space=...) to build it")
+        return space.build(candidate, num_classes)
+    if callable(candidate):
+        net = candidate()
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"candidate factory returned {type(net).__name__}, not an nn.Module")
+        return net
+    raise TypeError(f"cannot build a network from {type(candidate).__name__}")
+
+
+def make_trainer(
+    config: TrainerConfig,
+    device: torch.device,
+    callbacks: Sequence[L.Callback] = (),
+    progress: bool = False,
+) -> L.Trainer:
+    """The lean per-candidate Trainer (flags from ecosystem.md §4.2)."""
+    return L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else device.type,
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision=config.precision,
+        max_epochs=config.max_epochs,
+        check_val_every_n_epoch=config.check_val_every_n_epoch,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=config.deterministic,
+        callbacks=list(callbacks),
+    )
+
+
+def evaluate_candidate(
+    candidate: Any,
+    datamodule: Any,
+    config: TrainerConfig | Any = None,
+    *,
+    space: Any = None,
+    seed: int = 0,
+    data_seed: int | None = None,
+    callbacks: Sequence[L.Callback] = (),
+    progress: bool = False,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> EvalRecord:
+    """Train and score one candidate; return an :class:`EvalRecord`. Never raises ``Exception``.
+
+    Args:
+        candidate: an ``Architecture`` (built with ``space.build``), an ``nn.Module`` or a
+            zero-argument callable returning one (built after seeding, so its init is seeded).
+        datamodule: an in-memory LightningDataModule (``nas.data``): ``setup()``,
+            ``train_dataloader()``/``val_dataloader()`` (search mode) or
+            ``trainval_dataloader()``/``test_dataloader()`` (final mode), ``example_batch(n)``,
+            ``batch_size``, ``num_classes``.
+        config: :class:`TrainerConfig`, a mapping of its fields, or None for the search defaults.
+        space: the search space; builds Architectures and estimates their memory.
+        seed: seeds python/numpy/torch right before the build, so the same candidate, data and
+            seed give the same accuracy (bit-identical on CPU).
+        data_seed: when given, re-seeds the datamodule's shuffle order first
+            (``datamodule.set_epoch_seed``); otherwise the datamodule's own ``seed`` decides it.
+        callbacks: extra Lightning callbacks (e.g. a progress bar for train.py).
+        progress: show Lightning's progress bar (off for search candidates).
+        on_epoch_end: called with each epoch's history row (train.py logs it).
+
+    ``KeyboardInterrupt``/``SystemExit`` are not failures of the candidate and propagate.
+    """
+    t_start = time.perf_counter()
+    record = EvalRecord(seed=seed)
+    net: nn.Module | None = None
+    module: CandidateModule | None = None
+    trainer: L.Trainer | None = None
+    failed = False
+    t_fit: float | None = None
+    try:
+        quiet_lightning()
+        cfg = TrainerConfig.from_any(config)
+        device = resolve_device(cfg.accelerator)
+        record.device = device.type
+        datamodule.setup()
+        if data_seed is not None:
+            datamodule.set_epoch_seed(int(data_seed))
+        batch_size = int(datamodule.batch_size)
+        limit_bytes = None if cfg.memory_limit_mb is None else float(cfg.memory_limit_mb) * MB
+
+        # 1. memory estimate from the tree: no network is built for a too-large candidate.
+        if _is_architecture(candidate):
+            record.num_params = _int_or_none(getattr(candidate, "num_params", None))
+            if limit_bytes is not None and space is not None and hasattr(space, "memory_bytes"):
+                estimate = float(space.memory_bytes(candidate, batch_size))
+                record.memory_mb = estimate / MB
+                _check_memory(estimate, limit_bytes)
+
+        # 2. seeded build.
+        t0 = time.perf_counter()
+        L.seed_everything(int(seed), verbose=False)
+        net = build_network(candidate, int(datamodule.num_classes), space).to(device)
+        record.build_s = time.perf_counter() - t0
+        record.num_params_total = count_parameters(net)
+        if record.num_params is None:
+            record.num_params = record.num_params_total
+
+        # 3. forward-time check on one training batch (and the generic memory estimate).
+        x, _ = datamodule.example_batch(batch_size)
+        x = x.to(device)
+        if limit_bytes is not None and record.memory_mb is None:
+            estimate = float(estimate_memory_bytes(net, x[:2], batch_size))
+            record.memory_mb = estimate / MB
+            _check_memory(estimate, limit_bytes)
+        forward_limit = cfg.forward_limit_for(device.type)
+        if forward_limit is not None:
+            record.forward_s, _ = measure_forward_seconds(net, x, cfg.forward_passes, forward_limit)
+            if record.forward_s >= forward_limit:
+                raise ForwardTooSlow(
+                    f"mean forward time {record.forward_s:.3f} s per batch of {x.shape[0]} "
+                    f">= limit {forward_limit:g} s on {device.type}"
+                )
+        del x
+
+        # 4. train, then score after the last epoch.
+        final = cfg.mode == "final"
+        module = CandidateModule(
+            net,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            max_epochs=cfg.max_epochs,
+            eval_name="test" if final else "val",
+            on_epoch_end=on_epoch_end,
+        )
+        all_callbacks = list(callbacks)
+        budget = cfg.time_budget_for(device.type)
+        if budget is not None:
+            all_callbacks.append(WallClockBudget(budget, start=t_start))
+        trainer = make_trainer(cfg, device, all_callbacks, progress)
+        train_loader = datamodule.trainval_dataloader() if final else datamodule.train_dataloader()
+        eval_loader = datamodule.test_dataloader() if final else datamodule.val_dataloader()
+        t_fit = time.perf_counter()
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader)
+        if not module.history or len(module.history) < cfg.max_epochs:
+            raise RuntimeError(f"training stopped after {len(module.history)} of {cfg.max_epochs} epochs")
+        if not module._evaluated_this_epoch:  # val_every_n_epochs does not divide max_epochs
+            trainer.validate(module, dataloaders=eval_loader, verbose=False)
+            module.history[-1][f"{module.eval_name}_acc"] = module.eval_acc
+        record.train_s = time.perf_counter() - t_fit
+        if final:
+            record.test_acc = module.eval_acc
+        else:
+            record.val_acc = module.eval_acc
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a record
+        failed = True
+        record.status, record.reason = classify_exception(exc)
+        record.val_acc = record.test_acc = None
+    finally:
+        if module is not None:
+            record.history = list(module.history)
+            record.epochs = len(module.history)
+            if module.history:
+                record.train_loss = module.history[-1].get("train_loss")
+        if t_fit is not None and record.train_s is None:
+            record.train_s = time.perf_counter() - t_fit  # time trained before the failure
+        record.seconds = time.perf_counter() - t_start
+        # Break the trainer <-> module reference cycle so the network (and its GPU memory) is
+        # freed now rather than at the next cyclic GC.
+        if module is not None:
+            module._trainer = None
+        del trainer, module, net
+        if failed:
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    return record
+
+
+def _check_memory(estimate_bytes: float, limit_bytes: float) -> None:
+    if estimate_bytes > limit_bytes:
+        raise TooLarge(
+            f"estimated memory {estimate_bytes / MB:.1f} MB > limit {limit_bytes / MB:.1f} MB"
+        )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None

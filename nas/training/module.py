@@ -1,0 +1,122 @@
+"""The LightningModule that trains any compiled candidate network with the paper's protocol."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from nas.training.record import NonFiniteLossError
+
+
+class CandidateModule(L.LightningModule):
+    """Wrap a network mapping (B, C, H, W) to (B, num_classes) logits.
+
+    Training: cross-entropy, ``SGD(lr, momentum, weight_decay)``, ``CosineAnnealingLR(T_max=
+    max_epochs)`` stepped once per epoch (no warm-up), as in the paper's trainer. A non-finite
+    loss raises :class:`NonFiniteLossError` *before* the backward pass (the paper breaks out of
+    training at the first NaN loss); the caller records status ``nan``.
+
+    Evaluation (Lightning's validation loop, run on the valid split in search mode and on the test
+    split in final mode): argmax accuracy over the whole split, counted on the device and read
+    back once per evaluation. ``eval_acc`` holds the latest value; ``history`` one row per epoch,
+    also handed to ``on_epoch_end(row)`` when given (train.py logs it).
+
+    Nothing is synchronised with the device per step except the NaN check (one boolean per step,
+    as in the paper's loop); losses are summed on the device and read once per epoch.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        lr: float = 0.04,
+        momentum: float = 0.9,
+        weight_decay: float = 3e-4,
+        max_epochs: int = 16,
+        eval_name: str = "val",
+        on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.lr = float(lr)
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.max_epochs = int(max_epochs)
+        self.eval_name = eval_name  # metric prefix: "val" or "test"
+        self.on_epoch_end = on_epoch_end  # e.g. send each history row to a RunLogger
+        self.criterion = nn.CrossEntropyLoss()
+        self.eval_acc: float | None = None
+        self.history: list[dict[str, Any]] = []
+        self._loss_sum: torch.Tensor | None = None
+        self._steps = 0
+        self._correct: torch.Tensor | None = None
+        self._seen = 0
+        self._epoch_t0 = 0.0
+        self._evaluated_this_epoch = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    # --- training ------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._steps = 0
+        self._epoch_t0 = time.perf_counter()
+        self._evaluated_this_epoch = False
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.criterion(self.net(x), y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch + 1}, "
+                f"step {batch_idx + 1}"
+            )
+        self._loss_sum += loss.detach()
+        self._steps += 1
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        # In Lightning 2.x this runs after the end-of-epoch evaluation, so the row holds both.
+        train_loss = float(self._loss_sum) / max(1, self._steps) if self._loss_sum is not None else None
+        row: dict[str, Any] = {
+            "epoch": self.current_epoch + 1,
+            "train_loss": train_loss,
+            "lr": self.optimizers().param_groups[0]["lr"],
+            "seconds": time.perf_counter() - self._epoch_t0,
+        }
+        if self._evaluated_this_epoch:
+            row[f"{self.eval_name}_acc"] = self.eval_acc
+        self.history.append(row)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(row)
+        if train_loss is not None:
+            self.log("train/loss", train_loss, prog_bar=True)
+
+    # --- evaluation ----------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._correct = torch.zeros((), dtype=torch.long, device=self.device)
+        self._seen = 0
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self.net(x)
+        self._correct += (logits.argmax(dim=-1) == y).sum()
+        self._seen += int(y.shape[0])
+
+    def on_validation_epoch_end(self) -> None:
+        self.eval_acc = float(self._correct) / max(1, self._seen)
+        self._evaluated_this_epoch = True
+        self.log(f"{self.eval_name}/acc", self.eval_acc, prog_bar=True)
+
+    # --- optimisation --------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.SGD(
+            self.net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.max_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
