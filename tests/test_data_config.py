@@ -83,8 +83,10 @@ class _Tiny(L.LightningModule):
 
 
 def test_lightning_trainer_consumes_the_loaders():
-    dm = create_datamodule("mini_addnist", image_size=8, input_shape=[3, 8, 8], n_train=512,
-                           n_valid=128, n_test=128, batch_size=64, device="cpu")
+    # image_size alone is enough: the yaml derives input_shape from it.
+    dm = create_datamodule("mini_addnist", image_size=8, n_train=512, n_valid=128, n_test=128,
+                           batch_size=64, device="cpu")
+    assert dm.input_shape == (3, 8, 8)
     assert isinstance(dm.train_dataloader(), InMemoryLoader)
     trainer = L.Trainer(
         max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,

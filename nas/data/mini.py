@@ -27,6 +27,13 @@ resnet-like seeds still have room for their stride-2 stages (16→8→4→2→1)
 default sizes still trains a small conv net in well under a second per epoch on one core.
 
 Default sizes: 4,096 train / 1,024 valid / 1,024 test triples (16 / 4 / 4 batches of 256).
+
+Measured on one CPU core (torch 2.14, OMP_NUM_THREADS=1, a shared 2-core machine, so ±20 %):
+a small conv net (3×3 convs 32 → 64 s2 → 64 s2, BatchNorm, ReLU, global pool, linear) with the
+paper's SGD settings trains one epoch in ≈ 1.0-1.2 s at 16×16 (≈ 0.3 s with `image_size=8`,
+≈ 0.5-0.75 s at half the width); iterating the loader alone costs ≈ 8 ms per epoch. After 8
+epochs of the paper's cosine schedule it reaches ≈ 21 % validation accuracy on mini_addnist
+(chance 5 %) and ≈ 31 % on mini_multnist (chance 10 %): hard enough to separate architectures.
 """
 
 from __future__ import annotations
