@@ -56,6 +56,7 @@ class CandidateModule(L.LightningModule):
         self._correct: torch.Tensor | None = None
         self._seen = 0
         self._epoch_t0 = 0.0
+        self._epoch_lr: float | None = None
         self._evaluated_this_epoch = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,6 +68,8 @@ class CandidateModule(L.LightningModule):
         self._steps = 0
         self._epoch_t0 = time.perf_counter()
         self._evaluated_this_epoch = False
+        # Read here: Lightning steps epoch-interval schedulers before `on_train_epoch_end`.
+        self._epoch_lr = self.optimizers().param_groups[0]["lr"]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -86,7 +89,7 @@ class CandidateModule(L.LightningModule):
         row: dict[str, Any] = {
             "epoch": self.current_epoch + 1,
             "train_loss": train_loss,
-            "lr": self.optimizers().param_groups[0]["lr"],
+            "lr": self._epoch_lr,  # the learning rate this epoch trained with
             "seconds": time.perf_counter() - self._epoch_t0,
         }
         if self._evaluated_this_epoch:
