@@ -104,7 +104,12 @@ class _Parser:
         if level in (G.NETWORK, G.MODULE):
             op = G.PRODUCTIONS.get(name)
             if op is None or (level == G.NETWORK and op is G.COMPUTATION):
-                hint = " (wrap terminals as computation[...])" if any(name in t for t in self.table.values()) else ""
+                if op is G.COMPUTATION:
+                    hint = " (the root cannot be a computation; wrap it, e.g. sequential[...])"
+                elif any(name in ops for lvl, ops in self.table.items() if lvl not in (G.NETWORK, G.MODULE)):
+                    hint = " (wrap terminals as computation[...])"
+                else:
+                    hint = ""
                 self.fail(f"expected {describe(level)}, found {name!r}{hint}", pos, describe(level))
         else:
             op = self.table[level].get(name)

@@ -87,38 +87,51 @@ class EinSpace:
         """
         self._check_compatible(arch)
         rng = random.Random(seed)
-        started = time.perf_counter()
         failures: Counter = Counter()
         for _ in range(self.cfg.mutation_tries):
-            root = copy_tree(arch.root)
-            nodes = preorder(root)
-            target = rng.choice(nodes)
-            fresh = Node(target.level, target.parent, target.index, target.depth, target.uid)
-            fresh.inp = target.inp
-            if target.op.is_terminal:
-                fresh.excluded = {target.op.name}
-            try:
-                self._sampler.grow(rng, fresh, len(nodes) + 1, started)
-            except (Restart, OutOfOptions) as err:
-                failures[f"resampling {target.level} failed ({err})"] += 1
-                continue
-            if target.parent is None:
-                root = fresh
-            else:
-                target.parent.children[target.index] = fresh
-            try:
-                infer_tree(root, self.root_state(), self.cfg)
-            except InferenceError as err:
-                failures[f"downstream {err.node.op.name} cannot run"] += 1
-                continue
-            if self._too_large(root):
-                failures["over mem_limit"] += 1
-                continue
-            self.stats["mutated"] += 1
-            return Architecture(root, self.input_shape, self.cfg)
+            child = self._mutate_at(arch, rng.randrange(arch.num_nodes), rng, failures)
+            if child is not None:
+                return child
         self.stats["mutation failed"] += 1
         raise MutationError(f"no valid mutant of a {arch.num_nodes}-node architecture in "
                             f"{self.cfg.mutation_tries} tries: {dict(failures.most_common(4))}")
+
+    def mutate_node(self, arch: Architecture, index: int, seed: int) -> Architecture:
+        """Mutate the node at pre-order position ``index`` (0 is the root); one try."""
+        self._check_compatible(arch)
+        failures: Counter = Counter()
+        child = self._mutate_at(arch, index, random.Random(seed), failures)
+        if child is None:
+            raise MutationError(f"node {index} ({arch.nodes()[index].op.name}) of {arch!r}: {dict(failures)}")
+        return child
+
+    def _mutate_at(self, arch, index, rng, failures) -> Architecture | None:
+        root = copy_tree(arch.root)
+        nodes = preorder(root)
+        target = nodes[index]
+        fresh = Node(target.level, target.parent, target.index, target.depth, target.uid)
+        fresh.inp = target.inp
+        if target.op.is_terminal:
+            fresh.excluded = {target.op.name}
+        try:
+            self._sampler.grow(rng, fresh, len(nodes) + 1, time.perf_counter())
+        except (Restart, OutOfOptions) as err:
+            failures[f"resampling {target.level} failed ({err})"] += 1
+            return None
+        if target.parent is None:
+            root = fresh
+        else:
+            target.parent.children[target.index] = fresh
+        try:
+            infer_tree(root, self.root_state(), self.cfg)
+        except InferenceError as err:
+            failures[f"downstream {err.node.op.name} cannot run"] += 1
+            return None
+        if self._too_large(root):
+            failures["over mem_limit"] += 1
+            return None
+        self.stats["mutated"] += 1
+        return Architecture(root, self.input_shape, self.cfg)
 
     # ------------------------------------------------------------------ strings and seeds
     def parse(self, text: str, check_shapes: bool = True) -> Architecture:
