@@ -1,0 +1,1 @@
+"""Search: strategies (ask/tell), the runner, archive, checkpoint and first generation."""

@@ -1,0 +1,81 @@
+"""``archive.jsonl``: one JSON object per evaluated candidate, appended and flushed per line.
+
+The checkpoint records how many lines it covers; on resume the file is cut back to that many
+lines (a run killed between writing a line and its checkpoint redoes that candidate, with the
+same seed, so the archive ends up identical to an uninterrupted run's).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from nas.logging import to_jsonable
+
+
+class ArchiveError(RuntimeError):
+    pass
+
+
+class Archive:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.records: list[dict] = []
+
+    def load(self, keep: int | None = None) -> list[dict]:
+        """Read the archive, keeping the first ``keep`` records and cutting the file after them
+        (``None``: keep every complete line; a last line cut short by a kill is dropped)."""
+        self.records = []
+        if not self.path.exists():
+            if keep:
+                raise ArchiveError(f"{self.path} is missing but the checkpoint covers {keep} candidates; "
+                                   "rerun with search.restart=true to start this run over")
+            return self.records
+        data = self.path.read_bytes()
+        offset = 0
+        while offset < len(data) and (keep is None or len(self.records) < keep):
+            end = data.find(b"\n", offset)
+            if end < 0:
+                break  # a partial last line: never covered by a checkpoint
+            line = data[offset:end]
+            if line.strip():
+                try:
+                    self.records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise ArchiveError(f"{self.path}: record {len(self.records) + 1} is not valid JSON; "
+                                       "rerun with search.restart=true to start this run over") from None
+            offset = end + 1
+        if keep is not None and len(self.records) < keep:
+            raise ArchiveError(f"{self.path} holds {len(self.records)} candidates but the checkpoint covers "
+                               f"{keep}; rerun with search.restart=true to start this run over")
+        if offset < len(data):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(offset)
+        return self.records
+
+    def append(self, record: dict) -> dict:
+        record = to_jsonable(record)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.records.append(record)
+        return record
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def read_archive(path: str | os.PathLike) -> list[dict]:
+    """All complete records of an archive file (read-only)."""
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+    return records

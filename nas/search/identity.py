@@ -1,0 +1,54 @@
+"""What makes two searches "the same experiment", and the seeds derived from it.
+
+The run directory is a function of the identity (``conf/search.yaml``), so rerunning a command
+resumes it; a resumed run must have the same experiment config, except ``search.budget``, which
+may grow to extend a finished search.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+EXPERIMENT_KEYS = ("dataset", "space", "strategy", "surrogate", "encoding", "trainer", "seed")
+FIRST_GENERATION_KEYS = ("dataset", "space", "trainer", "seed")
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 31-bit seed from any JSON-able parts (stable across processes and machines)."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def experiment_config(cfg: DictConfig) -> dict[str, Any]:
+    return {key: _plain(cfg.get(key)) for key in EXPERIMENT_KEYS}
+
+
+def first_generation_key(cfg: DictConfig) -> dict[str, Any]:
+    """Runs that agree on these share their trained initial population."""
+    key = {k: _plain(cfg.get(k)) for k in FIRST_GENERATION_KEYS}
+    key["population_size"] = cfg.strategy.get("population_size")
+    key["seeds"] = cfg.strategy.get("seeds")
+    return key
+
+
+def config_digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def diff_configs(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ (added and removed keys included)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += diff_configs(old.get(key, "<missing>"), new.get(key, "<missing>"), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix[:-1]}: {old!r} -> {new!r}"]
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return node

@@ -1,0 +1,333 @@
+"""The search loop: ask, evaluate, archive, tell, checkpoint, log, plot. Resumable at any moment.
+
+Determinism: the strategy draws from one ``random.Random`` whose state is checkpointed after
+every evaluated candidate, and candidate ``i`` of the archive is trained with a seed derived
+from (run seed, i). A run killed at any moment and restarted therefore redoes the interrupted
+candidate identically and ends with the same archive as an uninterrupted run (on CPU).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nas.logging import atomic_write_text, create_logger, to_jsonable
+from nas.search.archive import Archive
+from nas.search.checkpoint import (
+    global_rng_states,
+    load_checkpoint,
+    python_rng_state,
+    save_checkpoint,
+    set_global_rng_states,
+    set_python_rng_state,
+)
+from nas.search.identity import (
+    config_digest,
+    derive_seed,
+    diff_configs,
+    experiment_config,
+    first_generation_key,
+)
+from nas.search.progress import SearchProgress
+from nas.search.strategies import STRATEGIES
+from nas.search.strategies.base import Proposal
+from nas.search.surrogate import SURROGATES
+from surrogates.metrics import rank_metrics
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT, ARCHIVE, EXPERIMENT, RESULT = "checkpoint.json", "archive.jsonl", "experiment.json", "result.json"
+
+
+class SearchError(RuntimeError):
+    """A search that cannot go on; the message says why and what to do."""
+
+
+class SearchRunner:
+    def __init__(self, cfg: DictConfig, run_dir: str | Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.settings = cfg.search
+        self.seed = int(cfg.seed)
+        self.budget = int(self.settings.budget)
+
+    # ----------------------------------------------------------------------------- set-up
+    def _check_names(self) -> None:
+        for group, known in (("strategy", STRATEGIES), ("surrogate", SURROGATES)):
+            name = self.cfg[group].get("name")
+            if name not in known:
+                raise SearchError(f"unknown {group} {name!r}; available: {', '.join(sorted(known))}")
+
+    def _build(self) -> None:
+        cfg = self.cfg
+        self.space = instantiate(cfg.space)
+        self.datamodule = instantiate(cfg.dataset)
+        self.datamodule.setup()
+        self.trainer_cfg = instantiate(cfg.trainer)
+        self.surrogate = instantiate(_without_name(cfg.surrogate))(seed=derive_seed(self.seed, "surrogate"))
+        self.rng = random.Random(derive_seed(self.seed, "strategy"))
+        try:
+            self.strategy = instantiate(_without_name(cfg.strategy))(
+                space=self.space, rng=self.rng, surrogate=self.surrogate, budget=self.budget)
+        except ValueError as err:
+            raise SearchError(str(err)) from None
+        self.archive = Archive(self.run_dir / ARCHIVE)
+
+    def _check_identity(self) -> None:
+        """Refuse to resume a run dir that holds a different experiment; remember this one."""
+        path = self.run_dir / EXPERIMENT
+        current = to_jsonable(experiment_config(self.cfg))
+        if self.settings.restart and self.run_dir.exists():
+            self._set_aside_previous_run()
+        if path.exists():
+            saved = json.loads(path.read_text())
+            differences = diff_configs(saved, current)
+            if differences:
+                raise SearchError(
+                    f"{self.run_dir} holds a search with a different experiment config:\n  "
+                    + "\n  ".join(differences)
+                    + "\nUse the same settings to resume it, another run directory (hydra.run.dir=...), "
+                      "or search.restart=true to start this one over (the old files are kept aside).")
+        else:
+            atomic_write_text(path, json.dumps(current, indent=2))
+
+    def _set_aside_previous_run(self) -> None:
+        names = [n for n in (CHECKPOINT, ARCHIVE, EXPERIMENT, RESULT, "figures") if (self.run_dir / n).exists()]
+        if not names:
+            return
+        aside = self.run_dir / f"restarted-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.move(str(self.run_dir / name), str(aside / name))
+        log.warning("search.restart=true: previous run files moved to %s", aside)
+
+    # ----------------------------------------------------------------------------- resume
+    def _restore(self) -> None:
+        self.failures: Counter = Counter()
+        self.consecutive_failures = 0
+        self.elapsed_before = 0.0
+        self.last_refit_index = 0
+        state = load_checkpoint(self.run_dir / CHECKPOINT)  # CheckpointError on damage
+        if state is not None:
+            self.archive.load(keep=state["archive_len"])
+            self._load_state(state)
+            log.info("resuming %s at iteration %d (%d candidates)", self.run_dir, self.strategy.iteration,
+                     len(self.archive))
+            return
+        self.archive.load(keep=0)
+        first_gen = self._first_generation_path()
+        if first_gen is not None and first_gen.exists():
+            self._load_first_generation(first_gen)
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.strategy.load_state_dict(state["strategy"], self.archive.records)
+        set_python_rng_state(self.rng, state["rng"])
+        set_global_rng_states(state["global_rng"])
+        self.failures = Counter(state["failures"])
+        self.consecutive_failures = state["consecutive_failures"]
+        self.elapsed_before = state["elapsed"]
+        self.last_refit_index = state["last_refit_index"]
+
+    def _state(self) -> dict[str, Any]:
+        return {"archive_len": len(self.archive), "strategy": self.strategy.state_dict(),
+                "rng": python_rng_state(self.rng), "global_rng": global_rng_states(),
+                "failures": dict(self.failures), "consecutive_failures": self.consecutive_failures,
+                "elapsed": self._elapsed(), "last_refit_index": self.last_refit_index,
+                "iteration": self.strategy.iteration}
+
+    # ------------------------------------------------------------------ first generation
+    def _first_generation_path(self) -> Path | None:
+        """Shared initial population of runs that differ only in strategy details or surrogate."""
+        setting = self.settings.get("first_generation", "auto")
+        if not setting or not hasattr(self.strategy, "population_size"):
+            return None
+        if setting != "auto":
+            return Path(str(setting))
+        key = first_generation_key(self.cfg)
+        pop = key["population_size"]
+        return self.run_dir.parents[1] / "first_generation" / f"seed={self.seed}-pop={pop}-{config_digest(key)}.json"
+
+    def _load_first_generation(self, path: Path) -> None:
+        data = json.loads(path.read_text())
+        if data["key"] != to_jsonable(first_generation_key(self.cfg)):
+            differences = diff_configs(data["key"], to_jsonable(first_generation_key(self.cfg)))
+            raise SearchError(f"first generation {path} was made for another setting:\n  " + "\n  ".join(differences))
+        for record in data["records"]:
+            self.archive.append(record)
+        self._load_state({**data["state"], "strategy": {**self.strategy.state_dict(), **data["state"]["strategy"]}})
+        events = self.strategy.after_first_generation() if hasattr(self.strategy, "after_first_generation") else {}
+        self._log_events(events)
+        log.info("loaded the first generation (%d candidates) from %s", len(self.archive), path)
+        self._checkpoint()
+
+    def _save_first_generation(self) -> None:
+        path = self._first_generation_path()
+        if path is None or path.exists():
+            return
+        state = self._state()
+        state["strategy"] = {k: state["strategy"][k] for k in
+                             ("iteration", "population", "failed_tries", "trained_seeds", "failed_seeds")}
+        data = {"key": to_jsonable(first_generation_key(self.cfg)), "records": self.archive.records, "state": state}
+        atomic_write_text(path, json.dumps(data))
+        log.info("saved the first generation to %s", path)
+
+    # --------------------------------------------------------------------------- the loop
+    def run(self) -> dict[str, Any]:
+        self._check_names()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._build()
+        self._check_identity()
+        self._started = time.perf_counter()
+        self._restore()
+        self.logger = create_logger(self.cfg.get("logger"), run_dir=str(self.run_dir), job_type="search",
+                                    name=self.run_name(), group=self.cfg.get("sweep_name"),
+                                    config=OmegaConf.to_container(self.cfg, resolve=True))
+        progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress), self.run_name())
+        try:
+            self.logger.define_metric("search/*", step_metric="search/iteration")
+            self.logger.define_metric("surrogate/*", step_metric="search/iteration")
+            while self.strategy.iteration < self.budget:
+                proposal = self.strategy.ask()
+                if proposal is None:
+                    break
+                self._step(proposal)
+                progress.update(self.strategy.iteration, self.best_accuracy(), sum(self.failures.values()))
+            result = self._finish()
+        finally:
+            progress.close()
+            self.logger.finish()
+        return result
+
+    def _step(self, proposal: Proposal) -> None:
+        index = len(self.archive)
+        record = self._evaluate(proposal, index)
+        accuracy = record["val_acc"] if record["status"] == "ok" else None
+        iteration = self.strategy.iteration if accuracy is not None else None
+        record["iteration"] = iteration
+        self.archive.append(record)
+        events = self.strategy.tell(proposal, index, accuracy)
+        if accuracy is None:
+            self.failures[record["status"]] += 1
+            self.consecutive_failures += 1
+        else:
+            self.consecutive_failures = 0
+            self._log_iteration(record)
+        self._log_events(events)
+        if hasattr(self.strategy, "population_size") and accuracy is not None \
+                and self.strategy.iteration == self.strategy.population_size:
+            self._save_first_generation()
+        self._checkpoint()
+        if accuracy is not None and self.strategy.iteration % int(self.settings.figures_every) == 0:
+            self._figures()
+        limit = int(self.settings.max_consecutive_failures)
+        if self.consecutive_failures >= limit:
+            raise SearchError(
+                f"{limit} candidates in a row failed (last: {record['status']}: {record['reason']}). "
+                f"Failures so far: {dict(self.failures)}. Check the trainer limits "
+                "(trainer.forward_time_limit_s, trainer.memory_limit_mb, trainer.time_budget_s) and the data; "
+                "rerunning the same command resumes from here.")
+
+    def _evaluate(self, proposal: Proposal, index: int) -> dict[str, Any]:
+        arch = proposal.arch
+        record = {"index": index, "iteration": None, "arch": arch.long_string, "val_acc": None,
+                  "status": "ok", "reason": "", "origin": proposal.origin, "parent": proposal.parent,
+                  "prediction": proposal.prediction, "num_params": arch.num_params,
+                  "seed": derive_seed(self.seed, index), "seconds": {**proposal.seconds, "train": 0.0}}
+        if proposal.known_accuracy is not None:
+            record.update(val_acc=proposal.known_accuracy, copy_of=proposal.copy_of, reason="copy of a trained seed")
+            return record
+        from nas.training import evaluate_candidate  # heavy import, only when training
+
+        result = evaluate_candidate(arch, self.datamodule, self.trainer_cfg, space=self.space,
+                                    seed=record["seed"], data_seed=record["seed"])
+        record.update(val_acc=result.val_acc, status=result.status, reason=result.reason)
+        record["seconds"]["train"] = result.seconds
+        if result.status == "ok" and not result.val_acc:
+            record.update(status="zero_acc", reason="validation accuracy is exactly 0 (counted as failed, as in the paper)")
+        return record
+
+    # ---------------------------------------------------------------------------- logging
+    def run_name(self) -> str:
+        c = self.cfg
+        return f"{c.dataset.name}/{c.strategy.name}-{c.surrogate.name}-{c.encoding.name}/seed={self.seed}"
+
+    def best_accuracy(self) -> float | None:
+        accs = [r["val_acc"] for r in self.archive.records if r["status"] == "ok"]
+        return max(accs) if accs else None
+
+    def _log_iteration(self, record: dict[str, Any]) -> None:
+        self.logger.log({"search/iteration": record["iteration"], "search/val_acc": record["val_acc"],
+                         "search/best_val_acc": self.best_accuracy(),
+                         "search/n_failed": sum(self.failures.values()),
+                         "search/num_params": record["num_params"],
+                         "search/train_seconds": record["seconds"].get("train", 0.0)}, step=record["iteration"])
+
+    def _log_events(self, events: dict[str, Any]) -> None:
+        refit = events.get("refit")
+        if refit is None:
+            return
+        chosen = [r for r in self.archive.records[self.last_refit_index:]
+                  if r.get("prediction") is not None and r["status"] == "ok"]
+        metrics = rank_metrics([r["prediction"] for r in chosen], [r["val_acc"] for r in chosen]) if chosen else {}
+        iteration = self.strategy.iteration
+        row = {"search/iteration": iteration, "surrogate/fit_seconds": refit.get("fit_seconds", 0.0),
+               "surrogate/n_train": refit.get("n_train", 0), "surrogate/n_scored": len(chosen)}
+        if len(chosen) >= 2:
+            row.update({"surrogate/kendall_tau": metrics["kendall_tau"], "surrogate/spearman": metrics["spearman"]})
+        self.logger.log(row, step=iteration)
+        if chosen:
+            import pandas as pd
+
+            self.logger.table(f"predicted_vs_true_it{iteration}", pd.DataFrame(
+                {"index": [r["index"] for r in chosen], "prediction": [r["prediction"] for r in chosen],
+                 "val_acc": [r["val_acc"] for r in chosen]}))
+        self.last_refit_index = len(self.archive)
+
+    def _figures(self) -> None:
+        try:
+            from nas.search.figures import write_search_figures
+
+            write_search_figures(self.archive.records, self.run_dir / "figures", title=self.run_name())
+        except Exception as err:  # a plot must never stop a search
+            log.warning("could not write figures: %s", err)
+
+    def _checkpoint(self) -> None:
+        save_checkpoint(self.run_dir / CHECKPOINT, self._state())
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self._started
+
+    # ----------------------------------------------------------------------------- result
+    def _finish(self) -> dict[str, Any]:
+        ok = [r for r in self.archive.records if r["status"] == "ok"]
+        best = max(ok, key=lambda r: r["val_acc"]) if ok else None
+        trained = [r for r in ok if r["origin"] != "seed_copy"]
+        result = {
+            "run": self.run_name(), "best": None if best is None else {
+                "val_acc": best["val_acc"], "arch": best["arch"], "index": best["index"],
+                "iteration": best["iteration"], "short": self.space.parse(best["arch"]).short_string},
+            "iterations": self.strategy.iteration, "budget": self.budget,
+            "candidates": {"evaluated": len(self.archive), "trained_ok": len(trained),
+                           "seed_copies": len(ok) - len(trained), "failed": sum(self.failures.values()),
+                           "failed_by_status": dict(self.failures)},
+            "wall_seconds": self._elapsed(), "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
+        atomic_write_text(self.run_dir / RESULT, json.dumps(to_jsonable(result), indent=2))
+        self._figures()
+        summary = {"best_val_acc": None if best is None else best["val_acc"], "iterations": self.strategy.iteration,
+                   "n_failed": sum(self.failures.values()), "wall_seconds": result["wall_seconds"]}
+        self.logger.summary(summary)
+        return result
+
+
+def _without_name(node: DictConfig) -> DictConfig:
+    plain = OmegaConf.to_container(node, resolve=True)
+    plain.pop("name", None)
+    return OmegaConf.create(plain)

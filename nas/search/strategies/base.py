@@ -1,0 +1,104 @@
+"""Ask/tell building blocks shared by the strategies.
+
+A strategy proposes one candidate at a time (``ask``) and hears its result (``tell``). The runner
+owns evaluation, the archive, checkpoints and logging; strategies only hold the search state,
+which they serialise by *archive index* (``state_dict``), so checkpoints stay small and the
+archive stays the single source of truth for architectures and accuracies.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas.space import Architecture, EinSpace, MutationError
+
+INITIAL_ORIGINS = ("random", "seed", "seed_copy")
+
+
+@dataclass
+class Proposal:
+    """A candidate to evaluate, with where it came from.
+
+    ``known_accuracy`` is set for seed copies (each distinct seed is trained once and its copies
+    reuse the accuracy); ``prediction`` is the surrogate's score when it chose the candidate.
+    """
+
+    arch: Architecture
+    origin: str
+    parent: int | None = None
+    prediction: float | None = None
+    known_accuracy: float | None = None
+    copy_of: int | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    seed_name: str | None = None
+
+
+@dataclass
+class Member:
+    """A trained population member: archive index, architecture, validation accuracy."""
+
+    index: int
+    arch: Architecture
+    accuracy: float
+
+
+class Strategy:
+    """Base class: the random-sampling machinery every strategy needs."""
+
+    name = "base"
+    uses_surrogate = False
+
+    def __init__(self, space: EinSpace, rng: random.Random, surrogate=None, budget: int = 0):
+        self.space, self.rng, self.surrogate, self.budget = space, rng, surrogate, budget
+        self.iteration = 0  # counted (successfully trained) candidates so far
+
+    def ask(self) -> Proposal | None:
+        """The next candidate, or None when the strategy has nothing left to propose."""
+        raise NotImplementedError
+
+    def tell(self, proposal: Proposal, index: int, accuracy: float | None) -> dict[str, Any]:
+        """Result of a proposal: its archive index and accuracy (None = failed, not counted).
+
+        Returns events for the runner to log (e.g. ``{"refit": {...}}``)."""
+        if accuracy is not None:
+            self.iteration += 1
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration}
+
+    def load_state_dict(self, state: dict[str, Any], archive: list[dict]) -> None:
+        """Restore from ``state_dict``; ``archive`` holds the records its indices refer to."""
+        self.iteration = state["iteration"]
+
+    # ---------------------------------------------------------------------------- helpers
+    def _seed(self) -> int:
+        return self.rng.randrange(2**31)
+
+    def random_proposal(self, origin: str = "random") -> Proposal:
+        import time
+
+        start = time.perf_counter()
+        arch = self.space.sample(self._seed())
+        return Proposal(arch, origin, seconds={"sample": time.perf_counter() - start})
+
+    def resolve(self, archive: list[dict], index: int) -> Architecture:
+        return self.space.parse(archive[index]["arch"])
+
+
+def tournament(population: list[Member], k: int, rng: random.Random) -> Member:
+    """k draws with replacement, uniformly; the most accurate wins (the first on ties)."""
+    best = None
+    for _ in range(k):
+        member = population[rng.randrange(len(population))]
+        if best is None or member.accuracy > best.accuracy:
+            best = member
+    return best
+
+
+def mutate_or_none(space: EinSpace, arch: Architecture, seed: int) -> Architecture | None:
+    try:
+        return space.mutate(arch, seed)
+    except MutationError:
+        return None

@@ -1,0 +1,73 @@
+"""The surrogate as the objective (the paper's ``surrogate_as_obj`` branch, seed_system.md §8.7).
+
+After ``surrogate_start`` trained iterations the surrogate is fitted and evolution continues for
+``objective_steps`` steps with the *prediction* as fitness (no training: cheap). Every
+architecture that improves the running-best prediction by more than ``min_improvement`` is
+queued, and those running-best architectures are then trained for real, one per iteration,
+until the queue or the budget ends.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nas.search.strategies.base import Member, Proposal, mutate_or_none, tournament
+from nas.search.strategies.surrogate_evolution import SurrogateEvolution
+
+
+class SurrogateObjective(SurrogateEvolution):
+    name = "surrogate_objective"
+
+    def __init__(self, *args, objective_steps: int = 500, min_improvement: float = 0.005, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective_steps, self.min_improvement = objective_steps, min_improvement
+        self.posthoc: list[Proposal] | None = None  # None until the predicted phase has run
+        self.predicted_steps = 0
+
+    def ask(self) -> Proposal | None:
+        if self.initialising or self.iteration < self.surrogate_start:
+            return self.evolve_proposal() if not self.initialising else self.initial_proposal()
+        if self.posthoc is None:
+            self.posthoc = self.run_predicted_evolution()
+        return self.posthoc.pop(0) if self.posthoc else None
+
+    def run_predicted_evolution(self) -> list[Proposal]:
+        if self.surrogate.needs_fit:
+            self.refit()
+        population = list(self.population)
+        best, running_best = max(m.accuracy for m in population), []
+        for _ in range(self.objective_steps):
+            start = time.perf_counter()
+            parent = tournament(population, self.tournament_size, self.rng)
+            child = mutate_or_none(self.space, parent.arch, self._seed())
+            if child is None:
+                continue
+            score = float(self.surrogate.predict(self.surrogate.encode([child]))[0])
+            self.predicted_steps += 1
+            population.append(Member(-1, child, score))
+            if self.regularised and len(population) > self.population_size:
+                population.pop(0)
+            if score > best + self.min_improvement:
+                best = score
+                running_best.append(Proposal(child, "posthoc", prediction=score,
+                                             seconds={"sample": time.perf_counter() - start}))
+        return running_best
+
+    def tell(self, proposal: Proposal, index: int, accuracy: float | None) -> dict[str, Any]:
+        if proposal.origin != "posthoc":
+            return super().tell(proposal, index, accuracy)
+        if accuracy is not None:
+            self.iteration += 1
+            self.trained.append(Member(index, proposal.arch, accuracy))
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        posthoc = None if self.posthoc is None else [
+            {"arch": p.arch.long_string, "prediction": p.prediction} for p in self.posthoc]
+        return {**super().state_dict(), "posthoc": posthoc, "predicted_steps": self.predicted_steps}
+
+    def load_state_dict(self, state, archive) -> None:
+        super().load_state_dict(state, archive)
+        self.predicted_steps = state["predicted_steps"]
+        self.posthoc = None if state["posthoc"] is None else [
+            Proposal(self.space.parse(p["arch"]), "posthoc", prediction=p["prediction"]) for p in state["posthoc"]]

@@ -1,0 +1,24 @@
+"""Shared set-up for the search tests: tiny, fast configs composed with the Hydra Compose API."""
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+FAST = ["dataset.image_size=8", "dataset.n_train=512", "dataset.n_valid=256", "dataset.n_test=256",
+        "trainer.max_epochs=1", "search.budget=8", "strategy.population_size=4", "logger=none",
+        "search.progress=false", "trainer.forward_time_limit_s=0.05", "trainer.time_budget_s=20"]
+DETERMINISTIC_KEYS = ("index", "iteration", "arch", "val_acc", "status", "origin", "parent", "prediction", "seed")
+
+
+def search_config(*overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="search", overrides=[*FAST, *overrides])
+
+
+def run_dir_for(root: Path, cfg) -> Path:
+    """The same layout Hydra uses, so first-generation caches land next to the runs."""
+    return root / cfg.dataset.name / f"{cfg.strategy.name}-{cfg.surrogate.name}-{cfg.encoding.name}" / f"seed={cfg.seed}"
+
+
+def deterministic_view(records):
+    return [{k: r.get(k) for k in DETERMINISTIC_KEYS} for r in records]

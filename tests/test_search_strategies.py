@@ -1,0 +1,89 @@
+"""Each strategy end to end on a tiny mini_addnist search: archive, result and counting."""
+import json
+
+import pytest
+from search_helpers import run_dir_for, search_config
+
+from nas.search.archive import read_archive
+from nas.search.runner import SearchError, SearchRunner
+from nas.space import EinSpace
+
+CASES = [
+    ("random_search", "none", []),
+    ("regularised_evolution", "none", []),
+    ("surrogate_evolution", "random", ["strategy.n_sampled=4", "strategy.n_chosen=2", "strategy.refit_every=2"]),
+    ("rejection_filter", "random", ["strategy.n_sampled=6", "strategy.n_chosen=2", "strategy.refit_every=2"]),
+    ("surrogate_objective", "random", ["strategy.objective_steps=30"]),
+]
+
+
+@pytest.mark.parametrize("strategy, surrogate, extra", CASES)
+def test_strategy_runs_and_records_everything(tmp_path, strategy, surrogate, extra):
+    cfg = search_config(f"strategy={strategy}", f"surrogate={surrogate}", "search.first_generation=null", *extra)
+    run_dir = run_dir_for(tmp_path, cfg)
+    result = SearchRunner(cfg, run_dir).run()
+    records = read_archive(run_dir / "archive.jsonl")
+    ok = [r for r in records if r["status"] == "ok"]
+    failed = [r for r in records if r["status"] != "ok"]
+
+    assert [r["index"] for r in records] == list(range(len(records)))
+    assert [r["iteration"] for r in ok] == list(range(len(ok)))
+    assert all(r["iteration"] is None and r["reason"] for r in failed)
+    assert all(0.0 < r["val_acc"] <= 1.0 for r in ok)
+    space = EinSpace(input_shape=tuple(cfg.dataset.input_shape))
+    assert all(space.parse(r["arch"]).num_params == r["num_params"] for r in records)
+    if strategy == "surrogate_objective":
+        assert 4 <= len(ok) <= 8 and all(r["origin"] == "posthoc" for r in ok[4:])
+    else:
+        assert len(ok) == 8 == result["iterations"]
+    if strategy != "random_search":
+        assert {r["origin"] for r in ok[:4]} == {"random"}
+        evolved = {r["origin"] for r in ok[4:]}
+        assert evolved <= ({"mutation", "fallback"} if surrogate == "none" else {"surrogate", "fallback", "posthoc"})
+        assert all(r["parent"] is not None for r in ok[4:] if r["origin"] in ("mutation", "surrogate"))
+    if surrogate == "random" and strategy != "surrogate_objective":
+        chosen = [r for r in records if r["origin"] == "surrogate"]
+        assert chosen and all(0.0 <= r["prediction"] < 1.0 for r in chosen)
+
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert saved["best"]["val_acc"] == max(r["val_acc"] for r in ok)
+    assert saved["candidates"]["failed"] == len(failed)
+    assert sum(saved["candidates"]["failed_by_status"].values()) == len(failed)
+    assert saved["config"]["strategy"]["name"] == strategy
+    assert (run_dir / "figures" / "best_so_far.png").stat().st_size > 0
+    assert (run_dir / "checkpoint.json").exists()
+
+
+def test_seeds_are_trained_once_and_copied(tmp_path):
+    cfg = search_config("strategy=regularised_evolution", "surrogate=none", "strategy.seeds=resnet18",
+                        "strategy.population_size=3", "search.budget=4", "trainer.forward_time_limit_s=null",
+                        "search.first_generation=null")
+    run_dir = run_dir_for(tmp_path, cfg)
+    SearchRunner(cfg, run_dir).run()
+    records = read_archive(run_dir / "archive.jsonl")
+    assert [r["origin"] for r in records[:3]] == ["seed", "seed_copy", "seed_copy"]
+    assert records[1]["val_acc"] == records[2]["val_acc"] == records[0]["val_acc"]
+    assert records[1]["copy_of"] == 0 and records[1]["seconds"]["train"] == 0.0
+    assert records[3]["origin"] in ("mutation", "fallback")
+
+
+def test_budget_smaller_than_population_is_refused(tmp_path):
+    cfg = search_config("strategy=regularised_evolution", "surrogate=none", "search.budget=3")
+    with pytest.raises(SearchError, match="smaller than the population"):
+        SearchRunner(cfg, run_dir_for(tmp_path, cfg)).run()
+
+
+def test_surrogate_strategy_without_surrogate_is_refused(tmp_path):
+    cfg = search_config("strategy=surrogate_evolution", "surrogate=none")
+    with pytest.raises(SearchError, match="needs a surrogate"):
+        SearchRunner(cfg, run_dir_for(tmp_path, cfg)).run()
+
+
+def test_every_candidate_failing_stops_with_a_clear_message(tmp_path):
+    cfg = search_config("strategy=random_search", "surrogate=none", "trainer.memory_limit_mb=0.001",
+                        "search.max_consecutive_failures=5")
+    run_dir = run_dir_for(tmp_path, cfg)
+    with pytest.raises(SearchError, match="5 candidates in a row failed.*too_large"):
+        SearchRunner(cfg, run_dir).run()
+    records = read_archive(run_dir / "archive.jsonl")
+    assert len(records) == 5 and {r["status"] for r in records} == {"too_large"}
