@@ -1,0 +1,44 @@
+"""search.py as a user runs it: clean errors for bad names and budgets; the default demo (slow)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def _run(*args, timeout=300):
+    return subprocess.run([sys.executable, str(REPO / "search.py"), *args], env=ENV, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_unknown_strategy_lists_the_available_ones(tmp_path):
+    proc = _run("strategy=evolutionn", f"paths.output_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert "regularised_evolution" in proc.stderr and "surrogate_evolution" in proc.stderr
+
+
+def test_unknown_surrogate_lists_the_available_ones(tmp_path):
+    proc = _run("surrogate=gbdt", f"paths.output_dir={tmp_path}")
+    assert proc.returncode != 0 and "random" in proc.stderr and "none" in proc.stderr
+
+
+def test_budget_below_population_exits_with_an_explanation(tmp_path):
+    proc = _run("search.budget=5", "strategy.population_size=10", "logger=none", f"paths.output_dir={tmp_path}")
+    assert proc.returncode == 1
+    assert "budget 5 is smaller than the population (10)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_default_search_runs_on_the_embedded_dataset(tmp_path):
+    proc = _run(f"paths.output_dir={tmp_path}", "logger=csv", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "search" / "mini_addnist" / "surrogate_evolution-random-none" / "seed=0"
+    result = json.loads((run / "result.json").read_text())
+    assert result["iterations"] == 40 and result["best"]["val_acc"] > 0.1
+    assert (run / "metrics.jsonl").exists() and (run / "figures" / "accuracy_per_iteration.png").exists()
