@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from search_helpers import FAST, deterministic_view, run_dir_for, search_config
 
 from nas.search.archive import read_archive
 from nas.search.checkpoint import CheckpointError
 from nas.search.runner import SearchError, SearchRunner
-from search_helpers import FAST, deterministic_view, run_dir_for, search_config
 
 REPO = Path(__file__).resolve().parents[1]
 ARM = ["strategy=surrogate_evolution", "surrogate=random", "strategy.n_sampled=4", "strategy.n_chosen=2",

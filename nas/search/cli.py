@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from nas.data import DatasetError
 from nas.search.archive import ArchiveError
 from nas.search.checkpoint import CheckpointError
 from nas.search.runner import SearchError, SearchRunner
@@ -22,7 +23,7 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = run_dir_from_hydra()
     try:
         result = SearchRunner(cfg, run_dir).run()
-    except (SearchError, CheckpointError, ArchiveError) as err:
+    except (SearchError, CheckpointError, ArchiveError, DatasetError) as err:
         print(f"search.py: error: {err}", file=sys.stderr, flush=True)
         if _single_run():
             sys.exit(1)
