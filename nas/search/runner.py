@@ -184,7 +184,7 @@ class SearchRunner:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._build()
         self._check_identity()
-        self._started = time.perf_counter()
+        self._started = self._last_figures = time.perf_counter()
         self._restore()
         self.logger = create_logger(self.cfg.get("logger"), run_dir=str(self.run_dir), job_type="search",
                                     name=self.run_name(), group=self.cfg.get("sweep_name"),
@@ -224,7 +224,8 @@ class SearchRunner:
                 and self.strategy.iteration == self.strategy.population_size:
             self._save_first_generation()
         self._checkpoint()
-        if accuracy is not None and self.strategy.iteration % int(self.settings.figures_every) == 0:
+        if accuracy is not None and self.strategy.iteration % int(self.settings.figures_every) == 0 \
+                and time.perf_counter() - self._last_figures >= float(self.settings.figures_min_interval_s):
             self._figures()
         limit = int(self.settings.max_consecutive_failures)
         if self.consecutive_failures >= limit:
@@ -291,6 +292,7 @@ class SearchRunner:
         self.last_refit_index = len(self.archive)
 
     def _figures(self) -> None:
+        self._last_figures = time.perf_counter()
         try:
             from nas.search.figures import write_search_figures
 

@@ -17,6 +17,9 @@ class Surrogate:
 
     name = "base"
     needs_fit = True
+    # True when predictions ignore the architecture (the random baseline): the strategy may then
+    # breed a scored candidate only when it is about to be trained (same distribution, less work).
+    input_independent = False
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -56,6 +59,7 @@ class RandomSurrogate(Surrogate):
 
     name = "random"
     needs_fit = False
+    input_independent = True
 
     def __init__(self, seed: int = 0):
         super().__init__(seed)

@@ -45,6 +45,7 @@ class Sampler:
         self.cfg = cfg
         self.options = options
         self.indiv_limit = cfg.individual_mem_limit_mb * 2**20
+        self._valid: dict[tuple, list] = {}  # (symbol, input state) -> valid (option, weight)
 
     def grow(self, rng, root: Node, first_id: int, started: float) -> Node:
         """Expand ``root`` (its ``inp``, ``depth`` and ``parent`` set; its ``excluded`` set of
@@ -100,24 +101,34 @@ class Sampler:
                 return root
 
     def _choose(self, rng, node: Node, opts, started: float):
-        inp, cfg, excluded = node.inp, self.cfg, node.excluded
-        candidates, weights = [], []
-        for op, weight in opts:
-            if excluded is not None and op.name in excluded:
-                continue
-            if op.is_terminal and op.check(inp, cfg, True) is not None:
-                continue
-            candidates.append(op)
-            weights.append(weight)
+        """Filter by validity (cached per symbol and input state), drop ruled-out choices, apply
+        the limiter, renormalise and draw."""
+        inp = node.inp
+        key = (node.level, inp.shape, inp.mode, inp.other_shape, inp.last_im_shape)
+        valid = self._valid.get(key)
+        if valid is None:
+            if len(self._valid) > 200_000:
+                self._valid.clear()
+            cfg = self.cfg
+            valid = self._valid[key] = [(op, weight) for op, weight in opts
+                                        if not op.is_terminal or op.check(inp, cfg, True) is None]
+        excluded = node.excluded
+        if excluded:
+            valid = [(op, weight) for op, weight in valid if op.name not in excluded]
         if node.level == G.MODULE and self._limit_reached(node, started):
             # The limiter restricts the grammar itself: once `computation` is ruled out here,
             # the node is out of options (depth stays bounded, as in the paper's code).
-            return G.COMPUTATION if G.COMPUTATION in candidates else None
-        if not candidates:
+            return G.COMPUTATION if any(op is G.COMPUTATION for op, _ in valid) else None
+        if not valid:
             return None
-        if len(candidates) == 1:
-            return candidates[0]
-        return rng.choices(candidates, weights)[0]
+        if len(valid) == 1:
+            return valid[0][0]
+        threshold = rng.random() * sum(weight for _, weight in valid)
+        for op, weight in valid:
+            threshold -= weight
+            if threshold < 0:
+                return op
+        return valid[-1][0]
 
     def _limit_reached(self, node: Node, started: float) -> bool:
         cfg = self.cfg

@@ -5,6 +5,8 @@ string's ``out_feature_shape`` is ``shape[1:]``.
 """
 from __future__ import annotations
 
+_KEEP = object()
+
 
 class TensorState:
     """Immutable record of what flows into or out of a node.
@@ -24,12 +26,17 @@ class TensorState:
         self.branching_factor = branching_factor
         self.last_im_shape = last_im_shape
 
-    def evolve(self, **changes) -> TensorState:
-        new = TensorState(self.shape, self.mode, self.other_shape, self.other_mode,
-                          self.branching_factor, self.last_im_shape)
-        for key, value in changes.items():
-            setattr(new, key, value)
-        return new
+    def evolve(self, *, shape=None, mode=None, other_shape=_KEEP, other_mode=_KEEP,
+               branching_factor=None, last_im_shape=_KEEP) -> TensorState:
+        """A copy with some fields replaced (explicit keywords: this is on the sampler's hot path)."""
+        return TensorState(
+            self.shape if shape is None else shape,
+            self.mode if mode is None else mode,
+            self.other_shape if other_shape is _KEEP else other_shape,
+            self.other_mode if other_mode is _KEEP else other_mode,
+            self.branching_factor if branching_factor is None else branching_factor,
+            self.last_im_shape if last_im_shape is _KEEP else last_im_shape,
+        )
 
     @property
     def rank(self) -> int:

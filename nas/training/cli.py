@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from nas.hydra_utils import hydra_run_dir, single_run
 from nas.logging import atomic_write_text, create_logger, to_jsonable
 from nas.training.callbacks import epoch_metrics
 from nas.training.config import TrainerConfig
@@ -132,17 +133,11 @@ def resolve_architecture(space: Any, arch: str | None = None, run: str | None = 
     return architecture, {"kind": "string"}
 
 
-def _run_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
-
-
 def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict[str, Any]:
     """Train the configured architecture once; write and return the ``result.json`` content."""
     from hydra.utils import instantiate
 
-    run_dir = Path(run_dir) if run_dir is not None else _run_dir()
+    run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer_cfg = TrainerConfig.from_any(instantiate(cfg.trainer))
     space = instantiate(cfg.space)
@@ -221,16 +216,6 @@ def main(cfg: DictConfig) -> float | None:
             f"{result['seconds']:.1f}s  params={result['arch']['num_params']}  "
             f"-> {result['run_dir']}/result.json")
     print(line if result["status"] == "ok" else f"{line}\n  reason: {result['reason']}", flush=True)
-    if result["status"] != "ok" and _single_run():
+    if result["status"] != "ok" and single_run():
         sys.exit(1)
     return value
-
-
-def _single_run() -> bool:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        return HydraConfig.get().mode == RunMode.RUN
-    except Exception:  # noqa: BLE001 - outside Hydra: behave like a single run
-        return True

@@ -9,7 +9,10 @@ population is complete and again every ``refit_every`` iterations, on the whole 
 trained candidates (``fit_on_archive``) or on the current population.
 
 The queue of scored proposals is part of the checkpoint, so a resumed run continues the same
-batch (the paper's code regenerated it).
+batch (the paper's code regenerated it). With a surrogate whose scores ignore the architecture
+(``random``), a batch is n_sampled scores over the population snapshot and each candidate is bred
+only when its turn comes: the same distribution as breeding all n_sampled up front (offspring
+are i.i.d. and independent of their scores) without the mutations that are never trained.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class SurrogateEvolution(RegularisedEvolution):
         self.queue: list[Proposal] = []
         self.chosen_in_batch = 0
         self.batch_open = False  # a scored batch is being trained
+        self.batch_parents: list[Member] = []  # the population snapshot the batch is bred from
         self.trained: list[Member] = []  # every successfully trained candidate (fit data)
         self.last_fit: list[int] = []  # archive indices the surrogate was last fitted on
 
@@ -52,14 +56,23 @@ class SurrogateEvolution(RegularisedEvolution):
             if self.batch_open and self.chosen_in_batch == 0:
                 self.batch_open = False  # the whole batch failed: one normally evolved candidate
                 return self.evolve_proposal()
-            self.queue = self.score_batch(self.breed(self.n_sampled))
+            self.batch_parents = list(self.population)
+            lazy = self.surrogate.input_independent
+            slots = [Proposal(None, "surrogate") for _ in range(self.n_sampled)] if lazy else self.breed(self.n_sampled)
+            self.queue = self.score_batch(slots)
             self.chosen_in_batch, self.batch_open = 0, bool(self.queue)
             if not self.queue:  # the filter rejected every proposal
                 return self.evolve_proposal()
-        return self.queue.pop(0)
+        proposal = self.queue.pop(0)
+        if proposal.arch is None:
+            bred = self.breed(1)[0]
+            proposal.arch, proposal.parent, proposal.origin = bred.arch, bred.parent, bred.origin
+            proposal.seconds.update(bred.seconds)
+        return proposal
 
     def breed(self, n: int) -> list[Proposal]:
-        population = list(self.population)
+        """n offspring of tournament winners from the population snapshot of this batch."""
+        population = self.batch_parents
         proposals = []
         while len(proposals) < n:
             start = time.perf_counter()
@@ -78,7 +91,7 @@ class SurrogateEvolution(RegularisedEvolution):
     def score_batch(self, proposals: list[Proposal]) -> list[Proposal]:
         """One encode + predict over the batch; best predicted first (stable on ties)."""
         start = time.perf_counter()
-        features = self.surrogate.encode([p.arch for p in proposals])
+        features = self.surrogate.encode([p.arch for p in proposals])  # None: bred later (lazy)
         encoded = time.perf_counter()
         scores = np.asarray(self.surrogate.predict(features), dtype=float)
         predicted = time.perf_counter()
@@ -130,17 +143,19 @@ class SurrogateEvolution(RegularisedEvolution):
 
     # ------------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
-        queue = [{"arch": p.arch.long_string, "parent": p.parent, "prediction": p.prediction,
-                  "origin": p.origin} for p in self.queue]
+        queue = [{"arch": None if p.arch is None else p.arch.long_string, "parent": p.parent,
+                  "prediction": p.prediction, "origin": p.origin} for p in self.queue]
         return {**super().state_dict(), "queue": queue, "chosen_in_batch": self.chosen_in_batch,
                 "batch_open": self.batch_open,
+                "batch_parents": [[m.index, m.accuracy] for m in self.batch_parents],
                 "trained": [[m.index, m.accuracy] for m in self.trained], "last_fit": self.last_fit,
                 "surrogate": self.surrogate.state_dict()}
 
     def load_state_dict(self, state, archive) -> None:
         super().load_state_dict(state, archive)
-        self.queue = [Proposal(self.space.parse(q["arch"]), q["origin"], parent=q["parent"],
-                               prediction=q["prediction"]) for q in state["queue"]]
+        self.queue = [Proposal(None if q["arch"] is None else self.space.parse(q["arch"]), q["origin"],
+                               parent=q["parent"], prediction=q["prediction"]) for q in state["queue"]]
+        self.batch_parents = [Member(i, self.resolve(archive, i), acc) for i, acc in state["batch_parents"]]
         self.chosen_in_batch, self.batch_open = state["chosen_in_batch"], state["batch_open"]
         self.trained = [Member(i, self.resolve(archive, i), acc) for i, acc in state["trained"]]
         self.last_fit = list(state["last_fit"])
