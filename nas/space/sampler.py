@@ -25,7 +25,7 @@ import time
 from math import prod
 
 from nas.space import grammar as G
-from nas.space.tree import Node, child_input, finish, terminal_output
+from nas.space.tree import Node, child_input, finish
 
 
 class OutOfOptions(Exception):
@@ -46,6 +46,7 @@ class Sampler:
         self.options = options
         self.indiv_limit = cfg.individual_mem_limit_mb * 2**20
         self._valid: dict[tuple, list] = {}  # (symbol, input state) -> valid (option, weight)
+        self._outputs: dict[tuple, object] = {}  # (terminal op, input state) -> output state
 
     def grow(self, rng, root: Node, first_id: int, started: float) -> Node:
         """Expand ``root`` (its ``inp``, ``depth`` and ``parent`` set; its ``excluded`` set of
@@ -82,12 +83,7 @@ class Sampler:
                 counter += len(op.child_levels)
                 cur = cur.children[0]
                 continue
-            inp = cur.inp
-            if max(op.work_bytes(inp), 4 * prod(inp.shape)) >= self.indiv_limit:
-                raise Restart("memory estimate")
-            cur.out = terminal_output(cur, cfg)
-            if 4 * prod(cur.out.shape) >= self.indiv_limit:
-                raise Restart("memory estimate")
+            cur.out = self._terminal_output(cur)
             # advance: next sibling, or complete parents until one has a next sibling
             node = cur
             while node is not root:
@@ -99,6 +95,30 @@ class Sampler:
                 node = parent
             else:
                 return root
+
+    def _terminal_output(self, node: Node):
+        """The terminal's output state after the build-safety check (batch-1 bytes of its input,
+        its largest temporary and its output under ``individual_mem_limit_mb``), cached per op
+        and input state: states are immutable, so a cached output can be shared."""
+        inp = node.inp
+        key = (node.op, inp.shape, inp.mode, inp.other_shape, inp.other_mode, inp.branching_factor,
+               inp.last_im_shape)
+        out = self._outputs.get(key)
+        if out is None:
+            op = node.op
+            if max(op.work_bytes(inp), 4 * prod(inp.shape)) >= self.indiv_limit:
+                raise Restart("memory estimate")
+            out = op.infer(inp, self.cfg)
+            if 4 * prod(out.shape) >= self.indiv_limit:
+                raise Restart("memory estimate")
+            if len(self._outputs) > 200_000:
+                self._outputs.clear()
+            self._outputs[key] = out
+        if node.level.startswith("aggregation"):  # restore the enclosing context
+            outer = node.parent.inp
+            out = out.evolve(other_shape=outer.other_shape, other_mode=outer.other_mode,
+                             branching_factor=outer.branching_factor)
+        return out
 
     def _choose(self, rng, node: Node, opts, started: float):
         """Filter by validity (cached per symbol and input state), drop ruled-out choices, apply
