@@ -1,0 +1,73 @@
+"""ZCP encoding: zero-cost proxies of a freshly initialised network on one batch (§6.2).
+
+    >>> x, y = datamodule.example_batch(256)
+    >>> enc = ZCPEncoder(space, (x, y), num_classes=20)
+    >>> X = enc.encode(archs)   # (n, 7): grad_norm, snip, grasp, fisher, jacob_cov, plain, synflow
+
+* Every architecture is built with ``torch.manual_seed(seed)`` (inside ``fork_rng``, so the
+  caller's RNG is untouched): the same architecture and seed always give the same row.
+* One batch is shared by all proxies and all architectures; the loss is cross-entropy.
+* All proxies come from one fresh network and one shared forward
+  (``proxies.compute_proxies``: one loss backward serves grad_norm/snip/plain/fisher and grasp's
+  g; jacob_cov adds an input-only backward; grasp a double backward; synflow its own |θ|
+  float64 copy at batch 1). See ``surrogates/encodings/proxies.py`` for every definition.
+* A proxy that fails gives NaN in its column and ``failures[<proxy name>] += 1``;
+  ``events`` keeps the reasons (``"grasp: RuntimeError"``, ``"synflow: overflow clipped"``...).
+  An architecture that cannot be built is a whole-row failure (base-class policy: NaN row,
+  counted by exception type, not cached). Rows with per-proxy NaN *are* cached (they are
+  deterministic for a given network and batch).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from surrogates.encodings.base import Encoder
+from surrogates.encodings.proxies import ALL_PROXIES, EXTRA_PROXIES, PROXIES, compute_proxies
+
+
+class ZCPEncoder(Encoder):
+    """Zero-cost proxies as features; columns ``proxies`` (+ nwot, l2_norm, params, flops)."""
+
+    name = "zcp"
+
+    def __init__(self, space, batch: tuple[torch.Tensor, torch.Tensor], num_classes: int,
+                 proxies: Sequence[str] = PROXIES, extra: bool = False, seed: int = 0,
+                 loss_fn=F.cross_entropy):
+        super().__init__()
+        names = list(proxies) + [n for n in EXTRA_PROXIES if extra and n not in proxies]
+        unknown = [n for n in names if n not in ALL_PROXIES]
+        if unknown:
+            raise ValueError(f"unknown proxies {unknown}; known: {list(ALL_PROXIES)}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate proxies in {names}")
+        x, y = batch
+        x, y = torch.as_tensor(x).detach().float().cpu(), torch.as_tensor(y).detach().long().cpu()
+        if tuple(x.shape[1:]) != tuple(space.input_shape):
+            raise ValueError(f"batch inputs have shape {tuple(x.shape[1:])}, the space expects "
+                             f"{tuple(space.input_shape)}")
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"batch must hold matching, non-empty x and y, got {len(x)} and {len(y)}")
+        self.space, self.x, self.y = space, x, y
+        self.num_classes, self.seed, self.loss_fn = int(num_classes), int(seed), loss_fn
+        self.columns = names
+        self.events: Counter = Counter()
+
+    def build(self, arch) -> torch.nn.Module:
+        """The seeded fresh network the proxies see."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self.space.build(arch, self.num_classes)
+
+    def encode_one(self, arch) -> np.ndarray:
+        net = self.build(arch)
+        scores = compute_proxies(lambda: net, self.x, self.y, self.columns, self.loss_fn, self.events)
+        row = np.array([scores[n] for n in self.columns], dtype=np.float64)
+        for n, v in zip(self.columns, row, strict=True):
+            if np.isnan(v):
+                self.failures[n] += 1
+        return row
