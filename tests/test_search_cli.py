@@ -38,7 +38,10 @@ def test_budget_below_population_exits_with_an_explanation(tmp_path):
 def test_default_search_runs_on_the_embedded_dataset(tmp_path):
     proc = _run(f"paths.output_dir={tmp_path}", "logger=csv", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = tmp_path / "search" / "mini_addnist" / "surrogate_evolution-random-none" / "seed=0"
+    run = tmp_path / "search" / "mini_addnist" / "surrogate_evolution-rf-graf_zcp" / "seed=0"
     result = json.loads((run / "result.json").read_text())
     assert result["iterations"] == 40 and result["best"]["val_acc"] > 0.1
     assert (run / "metrics.jsonl").exists() and (run / "figures" / "accuracy_per_iteration.png").exists()
+    features = (run / "features.csv").read_text().splitlines()
+    assert features[0].startswith("id,cnt_sequential_module") and features[0].endswith("synflow,accuracy")
+    assert len(features) - 1 >= result["iterations"]

@@ -39,7 +39,8 @@ from nas.search.identity import (
 from nas.search.progress import SearchProgress
 from nas.search.strategies import STRATEGIES
 from nas.search.strategies.base import Proposal
-from nas.search.surrogate import SURROGATES
+from nas.search.surrogate import SURROGATES, FeatureSurrogate, list_surrogates
+from surrogates.encodings import create_encoder
 from surrogates.metrics import rank_metrics
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class SearchRunner:
 
     # ----------------------------------------------------------------------------- set-up
     def _check_names(self) -> None:
-        for group, known in (("strategy", STRATEGIES), ("surrogate", SURROGATES)):
+        for group, known in (("strategy", STRATEGIES), ("surrogate", list_surrogates())):
             name = self.cfg[group].get("name")
             if name not in known:
                 raise SearchError(f"unknown {group} {name!r}; available: {', '.join(sorted(known))}")
@@ -71,7 +72,7 @@ class SearchRunner:
         self.datamodule = instantiate(cfg.dataset)
         self.datamodule.setup()
         self.trainer_cfg = instantiate(cfg.trainer)
-        self.surrogate = instantiate(_without_name(cfg.surrogate))(seed=derive_seed(self.seed, "surrogate"))
+        self.surrogate = self._build_surrogate()
         self.rng = random.Random(derive_seed(self.seed, "strategy"))
         try:
             self.strategy = instantiate(_without_name(cfg.strategy))(
@@ -79,6 +80,27 @@ class SearchRunner:
         except ValueError as err:
             raise SearchError(str(err)) from None
         self.archive = Archive(self.run_dir / ARCHIVE)
+
+    def _build_surrogate(self):
+        cfg, seed = self.cfg, derive_seed(self.seed, "surrogate")
+        name = cfg.surrogate.name
+        factory = instantiate(_without_name(cfg.surrogate))
+        if name in SURROGATES:
+            return factory(seed=seed)
+        encoding = cfg.encoding.name
+        if encoding in ("none", "string"):
+            raise SearchError(f"surrogate={name} needs a numeric encoding: add encoding=graf_zcp (the paper's), "
+                              "encoding=graf or encoding=zcp")
+        params = OmegaConf.to_container(cfg.encoding, resolve=True)
+        params.pop("name")
+        context = {"space": self.space, "batch": self.datamodule.example_batch(256),
+                   "num_classes": self.datamodule.num_classes, "seed": seed}
+        encoder = create_encoder(encoding, context=context, **params)
+        try:
+            predictor = factory(seed=seed)
+        except (ValueError, FileNotFoundError) as err:
+            raise SearchError(f"surrogate={name}: {err}") from None
+        return FeatureSurrogate(encoder, predictor, name, seed)
 
     def _check_identity(self) -> None:
         """Refuse to resume a run dir that holds a different experiment; remember this one."""
@@ -291,8 +313,26 @@ class SearchRunner:
                  "val_acc": [r["val_acc"] for r in chosen]}))
         self.last_refit_index = len(self.archive)
 
+    def _write_features(self) -> None:
+        """``features.csv`` in the paper's layout (id, feature columns, accuracy) for the trained
+        candidates: ok ones with their accuracy, and those that trained to nan/0 as 0.0."""
+        encoder = getattr(self.surrogate, "encoder", None)
+        if encoder is None:
+            return
+        rows = [r for r in self.archive.records if r["status"] in ("ok", "nan", "zero_acc")]
+        if not rows:
+            return
+        frame = encoder.encode_frame([self.space.parse(r["arch"]) for r in rows])
+        frame.insert(0, "id", [r["index"] for r in rows])
+        frame["accuracy"] = [r["val_acc"] if r["status"] == "ok" else 0.0 for r in rows]
+        atomic_write_text(self.run_dir / "features.csv", frame.to_csv(index=False))
+
     def _figures(self) -> None:
         self._last_figures = time.perf_counter()
+        try:
+            self._write_features()
+        except Exception as err:  # derived output: never stops a search
+            log.warning("could not write features.csv: %s", err)
         try:
             from nas.search.figures import write_search_figures
 

@@ -1,8 +1,8 @@
 """The surrogate side of a search, as the strategies see it: ``encode``, ``fit``, ``predict``.
 
-The surrogates package fills this interface with real predictors; the search package provides
 ``none`` (no surrogate) and ``random`` (the paper's RE baseline: uniform random scores, so 5 of
-20 proposals are trained at random). ``state_dict``/``load_state_dict`` hold what a resumed run
+20 proposals are trained at random) live here; every other name is a predictor of the
+``surrogates`` package applied to an encoding (``FeatureSurrogate``). ``state_dict``/``load_state_dict`` hold what a resumed run
 needs: an RNG state, or the archive indices of the last fit so the model can be refitted.
 """
 from __future__ import annotations
@@ -82,14 +82,35 @@ class RandomSurrogate(Surrogate):
             self._rng.bit_generator.state = state["bit_generator"]
 
 
+class FeatureSurrogate(Surrogate):
+    """A predictor over an encoder's features (e.g. rf on graf_zcp): the paper's surrogates.
+
+    Targets are the raw validation accuracies, as in the paper's online surrogates (a transfer
+    predictor normalises per source itself). The encoder caches rows by architecture string, so
+    refits only encode new candidates.
+    """
+
+    needs_fit = True
+
+    def __init__(self, encoder, predictor, name: str, seed: int = 0):
+        super().__init__(seed)
+        self.encoder, self.predictor, self.name = encoder, predictor, name
+
+    def encode(self, archs):
+        return self.encoder.encode_frame(list(archs))
+
+    def fit(self, features, targets):
+        self.predictor.fit(features, np.asarray(targets, dtype=float))
+
+    def predict(self, features):
+        return np.asarray(self.predictor.predict(features), dtype=float)
+
+
 SURROGATES = {"none": NoSurrogate, "random": RandomSurrogate}
 
 
 def list_surrogates() -> list[str]:
-    return sorted(SURROGATES)
+    """``none``, ``random`` and every registered predictor (used on an encoding)."""
+    from surrogates.predictors import list_predictors
 
-
-def create_surrogate(name: str, **kwargs) -> Surrogate:
-    if name not in SURROGATES:
-        raise ValueError(f"unknown surrogate {name!r}; available: {', '.join(list_surrogates())}")
-    return SURROGATES[name](**kwargs)
+    return sorted(set(SURROGATES) | set(list_predictors()))
