@@ -1,6 +1,7 @@
 """Each strategy end to end on a tiny mini_addnist search: archive, result and counting."""
 import json
 
+import pandas as pd
 import pytest
 from search_helpers import run_dir_for, search_config
 
@@ -14,6 +15,10 @@ CASES = [
     ("surrogate_evolution", "random", ["strategy.n_sampled=4", "strategy.n_chosen=2", "strategy.refit_every=2"]),
     ("rejection_filter", "random", ["strategy.n_sampled=6", "strategy.n_chosen=2", "strategy.refit_every=2"]),
     ("surrogate_objective", "random", ["strategy.objective_steps=30"]),
+    ("surrogate_evolution", "rf", ["encoding=graf", "strategy.n_sampled=4", "strategy.n_chosen=2",
+                                   "strategy.refit_every=2"]),
+    ("rejection_filter", "xgb", ["encoding=graf_zcp", "strategy.n_sampled=6", "strategy.n_chosen=2",
+                                 "strategy.refit_every=2"]),
 ]
 
 
@@ -44,6 +49,13 @@ def test_strategy_runs_and_records_everything(tmp_path, strategy, surrogate, ext
     if surrogate == "random" and strategy != "surrogate_objective":
         chosen = [r for r in records if r["origin"] == "surrogate"]
         assert chosen and all(0.0 <= r["prediction"] < 1.0 for r in chosen)
+    if surrogate in ("rf", "xgb"):  # a fitted predictor on features, written as the search goes
+        chosen = [r for r in records if r["origin"] == "surrogate"]
+        assert all(r["prediction"] is not None and r["seconds"]["encode"] >= 0 for r in chosen)
+        features = pd.read_csv(run_dir / "features.csv")
+        width = {"graf": 385, "graf_zcp": 392}[cfg.encoding.name]
+        assert features.shape[1] == width + 2 and list(features["id"]) == [r["index"] for r in ok]
+        assert list(features["accuracy"]) == [r["val_acc"] for r in ok]
 
     saved = json.loads((run_dir / "result.json").read_text())
     assert saved["best"]["val_acc"] == max(r["val_acc"] for r in ok)
@@ -87,3 +99,9 @@ def test_every_candidate_failing_stops_with_a_clear_message(tmp_path):
         SearchRunner(cfg, run_dir).run()
     records = read_archive(run_dir / "archive.jsonl")
     assert len(records) == 5 and {r["status"] for r in records} == {"too_large"}
+
+
+def test_predictor_surrogate_without_encoding_is_refused(tmp_path):
+    cfg = search_config("strategy=surrogate_evolution", "surrogate=rf", "encoding=none")
+    with pytest.raises(SearchError, match="needs a numeric encoding"):
+        SearchRunner(cfg, run_dir_for(tmp_path, cfg)).run()

@@ -29,6 +29,7 @@ from nas.search.checkpoint import (
     set_global_rng_states,
     set_python_rng_state,
 )
+from nas.search.features import TRAINED_STATUSES, feature_table
 from nas.search.identity import (
     config_digest,
     derive_seed,
@@ -314,18 +315,11 @@ class SearchRunner:
         self.last_refit_index = len(self.archive)
 
     def _write_features(self) -> None:
-        """``features.csv`` in the paper's layout (id, feature columns, accuracy) for the trained
-        candidates: ok ones with their accuracy, and those that trained to nan/0 as 0.0."""
+        """``features.csv`` (id, the encoder's columns, accuracy) for a feature-based surrogate."""
         encoder = getattr(self.surrogate, "encoder", None)
-        if encoder is None:
-            return
-        rows = [r for r in self.archive.records if r["status"] in ("ok", "nan", "zero_acc")]
-        if not rows:
-            return
-        frame = encoder.encode_frame([self.space.parse(r["arch"]) for r in rows])
-        frame.insert(0, "id", [r["index"] for r in rows])
-        frame["accuracy"] = [r["val_acc"] if r["status"] == "ok" else 0.0 for r in rows]
-        atomic_write_text(self.run_dir / "features.csv", frame.to_csv(index=False))
+        if encoder is not None and any(r["status"] in TRAINED_STATUSES for r in self.archive.records):
+            frame = feature_table(self.archive.records, self.space, encoder)
+            atomic_write_text(self.run_dir / "features.csv", frame.to_csv(index=False))
 
     def _figures(self) -> None:
         self._last_figures = time.perf_counter()
