@@ -44,11 +44,12 @@ def run_features(run_dir: str | Path, encoding: dict, export_dir: str | Path | N
     space = EinSpace(**space_cfg)
     params = dict(encoding)
     name = params.pop("name")
+    batch_size = int(params.pop("batch_size", 256))
     context = None
     if name in NEEDS_DATA:
         datamodule = instantiate(OmegaConf.create(experiment["dataset"]))
         datamodule.setup()
-        context = {"space": space, "batch": datamodule.example_batch(256),
+        context = {"space": space, "batch": datamodule.example_batch(batch_size),
                    "num_classes": datamodule.num_classes, "seed": 0}
     encoder = create_encoder(name, context=context, **params)
     frame = feature_table(read_archive(run_dir / "archive.jsonl"), space, encoder)

@@ -94,7 +94,8 @@ class SearchRunner:
                               "encoding=graf or encoding=zcp")
         params = OmegaConf.to_container(cfg.encoding, resolve=True)
         params.pop("name")
-        context = {"space": self.space, "batch": self.datamodule.example_batch(256),
+        batch_size = int(params.pop("batch_size", 256))  # the proxies' batch (256 in the paper)
+        context = {"space": self.space, "batch": self.datamodule.example_batch(batch_size),
                    "num_classes": self.datamodule.num_classes, "seed": seed}
         encoder = create_encoder(encoding, context=context, **params)
         try:
@@ -353,7 +354,8 @@ class SearchRunner:
             "candidates": {"evaluated": len(self.archive), "trained_ok": len(trained),
                            "seed_copies": len(ok) - len(trained), "failed": sum(self.failures.values()),
                            "failed_by_status": dict(self.failures)},
-            "wall_seconds": self._elapsed(), "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "wall_seconds": self._elapsed(), "strategy_seconds": dict(self.strategy.timings),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
         atomic_write_text(self.run_dir / RESULT, json.dumps(to_jsonable(result), indent=2))
         self._figures()

@@ -8,6 +8,8 @@ archive stays the single source of truth for architectures and accuracies.
 from __future__ import annotations
 
 import random
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,9 @@ class Strategy:
     def __init__(self, space: EinSpace, rng: random.Random, surrogate=None, budget: int = 0):
         self.space, self.rng, self.surrogate, self.budget = space, rng, surrogate, budget
         self.iteration = 0  # counted (successfully trained) candidates so far
+        # Seconds spent on all proposals, trained or not: sample (sampling and mutation), encode,
+        # predict, fit. Per-candidate shares are in the archive; these totals are for benchmarks.
+        self.timings: Counter = Counter()
 
     def ask(self) -> Proposal | None:
         """The next candidate, or None when the strategy has nothing left to propose."""
@@ -77,11 +82,21 @@ class Strategy:
         return self.rng.randrange(2**31)
 
     def random_proposal(self, origin: str = "random") -> Proposal:
-        import time
-
         start = time.perf_counter()
         arch = self.space.sample(self._seed())
-        return Proposal(arch, origin, seconds={"sample": time.perf_counter() - start})
+        seconds = time.perf_counter() - start
+        self.timings["sample"] += seconds
+        return Proposal(arch, origin, seconds={"sample": seconds})
+
+    def mutate(self, arch: Architecture) -> Architecture | None:
+        """A mutant of ``arch`` (None when no valid mutant was found), timed as sampling."""
+        start = time.perf_counter()
+        try:
+            return self.space.mutate(arch, self._seed())
+        except MutationError:
+            return None
+        finally:
+            self.timings["sample"] += time.perf_counter() - start
 
     def resolve(self, archive: list[dict], index: int) -> Architecture:
         return self.space.parse(archive[index]["arch"])
@@ -95,10 +110,3 @@ def tournament(population: list[Member], k: int, rng: random.Random) -> Member:
         if best is None or member.accuracy > best.accuracy:
             best = member
     return best
-
-
-def mutate_or_none(space: EinSpace, arch: Architecture, seed: int) -> Architecture | None:
-    try:
-        return space.mutate(arch, seed)
-    except MutationError:
-        return None

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import Any
 
-from nas.search.strategies.base import Member, Proposal, Strategy, mutate_or_none, tournament
+from nas.search.strategies.base import Member, Proposal, Strategy, tournament
 
 
 class RegularisedEvolution(Strategy):
@@ -67,9 +67,7 @@ class RegularisedEvolution(Strategy):
         start = time.perf_counter()
         while self.failed_tries < self.n_tries:
             parent = tournament(list(self.population), self.tournament_size, self.rng)
-            seed = self._seed()
-            child = parent.arch if self.rng.random() >= self.mutation_rate else mutate_or_none(
-                self.space, parent.arch, seed)
+            child = parent.arch if self.rng.random() >= self.mutation_rate else self.mutate(parent.arch)
             if child is not None:
                 return Proposal(child, "mutation", parent=parent.index,
                                 seconds={"sample": time.perf_counter() - start})

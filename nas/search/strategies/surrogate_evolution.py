@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.search.strategies.base import Member, Proposal, mutate_or_none, tournament
+from nas.search.strategies.base import Member, Proposal, tournament
 from nas.search.strategies.evolution import RegularisedEvolution
 
 
@@ -79,7 +79,7 @@ class SurrogateEvolution(RegularisedEvolution):
             child = None
             for _ in range(self.n_tries):
                 parent = tournament(population, self.tournament_size, self.rng)
-                child = mutate_or_none(self.space, parent.arch, self._seed())
+                child = self.mutate(parent.arch)
                 if child is not None:
                     proposals.append(Proposal(child, "surrogate", parent=parent.index))
                     break
@@ -95,6 +95,7 @@ class SurrogateEvolution(RegularisedEvolution):
         encoded = time.perf_counter()
         scores = np.asarray(self.surrogate.predict(features), dtype=float)
         predicted = time.perf_counter()
+        self.timings.update(encode=encoded - start, predict=predicted - encoded)
         for proposal, score in zip(proposals, scores, strict=True):
             proposal.prediction = float(score)
             proposal.seconds.update(encode=(encoded - start) / len(proposals),
@@ -137,8 +138,10 @@ class SurrogateEvolution(RegularisedEvolution):
         members = self.trained if self.fit_on_archive else list(self.population)
         start = time.perf_counter()
         features = self.surrogate.encode([m.arch for m in members])
+        encoded = time.perf_counter()
         self.surrogate.fit(features, [m.accuracy for m in members])
         self.last_fit = [m.index for m in members]
+        self.timings.update(encode=encoded - start, fit=time.perf_counter() - encoded)
         return {"n_train": len(members), "fit_seconds": time.perf_counter() - start}
 
     # ------------------------------------------------------------------------ checkpoint

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nas.search.strategies.base import Member, Proposal, mutate_or_none, tournament
+from nas.search.strategies.base import Member, Proposal, tournament
 from nas.search.strategies.surrogate_evolution import SurrogateEvolution
 
 
@@ -39,7 +39,7 @@ class SurrogateObjective(SurrogateEvolution):
         for _ in range(self.objective_steps):
             start = time.perf_counter()
             parent = tournament(population, self.tournament_size, self.rng)
-            child = mutate_or_none(self.space, parent.arch, self._seed())
+            child = self.mutate(parent.arch)
             if child is None:
                 continue
             score = float(self.surrogate.predict(self.surrogate.encode([child]))[0])
