@@ -1,5 +1,6 @@
 """Each strategy end to end on a tiny mini_addnist search: archive, result and counting."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -105,3 +106,54 @@ def test_predictor_surrogate_without_encoding_is_refused(tmp_path):
     cfg = search_config("strategy=surrogate_evolution", "surrogate=rf", "encoding=none")
     with pytest.raises(SearchError, match="needs a numeric encoding"):
         SearchRunner(cfg, run_dir_for(tmp_path, cfg)).run()
+
+
+def test_transfer_surrogate_trains_on_other_datasets_files(tmp_path):
+    """tr_rf in a search: the other datasets' feature files (here synthetic GRAF rows) plus the run."""
+    from surrogates.encodings import create_encoder
+
+    space = EinSpace(input_shape=(3, 8, 8))
+    encoder = create_encoder("graf")
+    transfer = tmp_path / "transfer"
+    transfer.mkdir()
+    for dataset in ("mini_multnist", "other"):
+        archs = [space.sample(1000 + i) for i in range(30)]
+        frame = encoder.encode_frame(archs)
+        frame.insert(0, "id", range(len(archs)))
+        frame["accuracy"] = [0.1 + 0.01 * a.num_nodes for a in archs]
+        frame.to_csv(transfer / f"{dataset}_seed=0.csv", index=False)
+    (transfer / "mini_addnist_seed=0.csv").write_text("not,a,feature,file\n")  # the target: never read
+    cfg = search_config("strategy=surrogate_evolution", "surrogate=tr_rf", "encoding=graf",
+                        f"surrogate.transfer_dir={transfer}", "strategy.n_sampled=4", "strategy.n_chosen=2",
+                        "strategy.refit_every=2", "search.first_generation=null")
+    runner = SearchRunner(cfg, run_dir_for(tmp_path, cfg))
+    result = runner.run()
+    assert result["iterations"] == 8
+    used = runner.surrogate.predictor.used_files_
+    assert sorted(Path(f).name for f in used) == ["mini_multnist_seed=0.csv", "other_seed=0.csv"]
+    assert runner.surrogate.predictor.n_transfer_rows_ == 60
+
+
+@pytest.mark.parametrize("group", ["strategy", "surrogate", "encoding"])
+def test_every_config_option_composes_and_builds(tmp_path, group):
+    """Each registered name has a config file, and each composes into a runnable search set-up."""
+    from nas.search.strategies import list_strategies
+    from nas.search.surrogate import list_surrogates
+    from surrogates.encodings import list_encoders
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / group
+    options = sorted(p.stem for p in conf.glob("*.yaml"))
+    registered = {"strategy": list_strategies(), "surrogate": list_surrogates(),
+                  "encoding": [*list_encoders(), "none"]}[group]
+    assert set(options) <= set(registered) and set(registered) - {"random"} <= set(options) | {"random"}
+    for option in options:
+        overrides = {"strategy": [f"strategy={option}", "surrogate=random"],
+                     "surrogate": [f"surrogate={option}", "encoding=graf",
+                                   "strategy=" + ("regularised_evolution" if option == "none" else "surrogate_evolution")],
+                     "encoding": ["surrogate=rf", f"encoding={option}"]}[group]
+        if option == "tr_rf" or (group == "encoding" and option in ("none", "string")):
+            continue  # need transfer files / are not numeric: covered by their own tests
+        cfg = search_config(*overrides)
+        runner = SearchRunner(cfg, tmp_path / option)
+        runner._build()
+        assert runner.strategy.surrogate is runner.surrogate
