@@ -4,9 +4,12 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
+# No wall-clock limits here: a forward-time or time-budget rejection depends on the machine's load,
+# so archives compared across runs would differ; the deterministic memory estimate bounds the cost.
 FAST = ["dataset.image_size=8", "dataset.n_train=512", "dataset.n_valid=256", "dataset.n_test=256",
         "trainer.max_epochs=1", "search.budget=8", "strategy.population_size=4", "logger=none",
-        "search.progress=false", "trainer.forward_time_limit_s=0.05", "trainer.time_budget_s=20"]
+        "search.progress=false", "trainer.forward_time_limit_s=null", "trainer.time_budget_s=null",
+        "trainer.memory_limit_mb=64"]
 DETERMINISTIC_KEYS = ("index", "iteration", "arch", "val_acc", "status", "origin", "parent", "prediction", "seed")
 
 

@@ -69,7 +69,7 @@ def test_strategy_runs_and_records_everything(tmp_path, strategy, surrogate, ext
 
 def test_seeds_are_trained_once_and_copied(tmp_path):
     cfg = search_config("strategy=regularised_evolution", "surrogate=none", "strategy.seeds=resnet18",
-                        "strategy.population_size=3", "search.budget=4", "trainer.forward_time_limit_s=null",
+                        "strategy.population_size=3", "search.budget=4", "trainer.memory_limit_mb=4096",
                         "search.first_generation=null")
     run_dir = run_dir_for(tmp_path, cfg)
     SearchRunner(cfg, run_dir).run()
