@@ -25,7 +25,7 @@ import time
 from math import prod
 
 from nas.space import grammar as G
-from nas.space.tree import Node, child_input, finish
+from nas.space.tree import Node, child_input, finish, with_outer_context
 
 
 class OutOfOptions(Exception):
@@ -114,11 +114,7 @@ class Sampler:
             if len(self._outputs) > 200_000:
                 self._outputs.clear()
             self._outputs[key] = out
-        if node.level.startswith("aggregation"):  # restore the enclosing context
-            outer = node.parent.inp
-            out = out.evolve(other_shape=outer.other_shape, other_mode=outer.other_mode,
-                             branching_factor=outer.branching_factor)
-        return out
+        return with_outer_context(node, out)
 
     def _choose(self, rng, node: Node, opts, started: float):
         """Filter by validity (cached per symbol and input state), drop ruled-out choices, apply

@@ -59,11 +59,15 @@ def child_input(parent: Node, i: int) -> TensorState:
 
 
 def terminal_output(node: Node, cfg) -> TensorState:
-    out = node.op.infer(node.inp, cfg)
-    if node.level.startswith("aggregation"):  # restore the enclosing context
+    return with_outer_context(node, node.op.infer(node.inp, cfg))
+
+
+def with_outer_context(node: Node, out: TensorState) -> TensorState:
+    """An aggregation's output restores the enclosing context (other operand, branching factor)."""
+    if node.level.startswith("aggregation"):
         outer = node.parent.inp
-        out = out.evolve(other_shape=outer.other_shape, other_mode=outer.other_mode,
-                         branching_factor=outer.branching_factor)
+        return out.evolve(other_shape=outer.other_shape, other_mode=outer.other_mode,
+                          branching_factor=outer.branching_factor)
     return out
 
 

@@ -359,15 +359,20 @@ def nwot(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
     def run():
         model = fresh_network(net)
         kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
-        handles = [m.register_forward_hook(_relu_hook(kernel)) for m in model.modules() if isinstance(m, nn.ReLU)]
-        try:
-            with torch.no_grad():
-                model(x)
-        finally:
-            for h in handles:
-                h.remove()
+        _forward_with_hook(model, [m for m in model.modules() if isinstance(m, nn.ReLU)], _relu_hook(kernel), x)
         return nwot_score(kernel)
     return _guard("nwot", run, events)
+
+
+def _forward_with_hook(model: nn.Module, modules: Sequence[nn.Module], hook, x: torch.Tensor) -> None:
+    """One no-grad forward with ``hook`` on ``modules`` (removed afterwards, even on failure)."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _relu_hook(kernel: torch.Tensor):
@@ -399,13 +404,7 @@ def flops(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
     def run():
         model = fresh_network(net)
         counter = [0.0]
-        handles = [m.register_forward_hook(_flops_hook(counter)) for m in _flop_modules(model)]
-        try:
-            with torch.no_grad():
-                model(x)
-        finally:
-            for h in handles:
-                h.remove()
+        _forward_with_hook(model, _flop_modules(model), _flops_hook(counter), x)
         return counter[0]
     return _guard("flops", run, events)
 
