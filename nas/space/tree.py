@@ -76,17 +76,6 @@ def finish(node: Node) -> None:
     node.out = node.children[-1].out
 
 
-def multiplicity(node: Node) -> int:
-    """How many times the node is instantiated: the inner module of branching(4/8) k times."""
-    m = 1
-    while node.parent is not None:
-        parent = node.parent
-        if parent.op.k > 2 and node.index == 1:
-            m *= parent.op.k
-        node = parent
-    return m
-
-
 def preorder(root: Node) -> list[Node]:
     out, stack = [], [root]
     while stack:
