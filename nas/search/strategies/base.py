@@ -57,6 +57,7 @@ class Strategy:
         # Seconds spent on all proposals, trained or not: sample (sampling and mutation), encode,
         # predict, fit. Per-candidate shares are in the archive; these totals are for benchmarks.
         self.timings: Counter = Counter()
+        self._resolved: dict[int, Architecture] = {}  # archive index -> parsed architecture
 
     def ask(self) -> Proposal | None:
         """The next candidate, or None when the strategy has nothing left to propose."""
@@ -99,7 +100,11 @@ class Strategy:
             self.timings["sample"] += time.perf_counter() - start
 
     def resolve(self, archive: list[dict], index: int) -> Architecture:
-        return self.space.parse(archive[index]["arch"])
+        """The architecture of archive record ``index``, parsed once: population, trained list and
+        batch snapshot share most records when a checkpoint is loaded."""
+        if index not in self._resolved:
+            self._resolved[index] = self.space.parse(archive[index]["arch"])
+        return self._resolved[index]
 
 
 def tournament(population: list[Member], k: int, rng: random.Random) -> Member:
