@@ -1,4 +1,5 @@
 """Shared set-up for the search tests: tiny, fast configs composed with the Hydra Compose API."""
+import tempfile
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -13,13 +14,16 @@ FAST = ["dataset.image_size=8", "dataset.n_train=512", "dataset.n_valid=256", "d
 DETERMINISTIC_KEYS = ("index", "iteration", "arch", "val_acc", "status", "origin", "parent", "prediction", "seed")
 
 
-def search_config(*overrides: str):
+def search_config(*overrides: str, output_dir: str | Path | None = None):
+    """``output_dir`` (``paths.output_dir``) holds the shared first generation; by default a fresh
+    temporary folder, so tests never share one by accident nor write into the repository."""
+    output_dir = output_dir or tempfile.mkdtemp(prefix="nas-test-outputs-")
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(config_name="search", overrides=[*FAST, *overrides])
+        return compose(config_name="search", overrides=[*FAST, f"paths.output_dir={output_dir}", *overrides])
 
 
 def run_dir_for(root: Path, cfg) -> Path:
-    """The same layout Hydra uses, so first-generation caches land next to the runs."""
+    """The same layout Hydra uses for a run directory under ``root``."""
     return root / cfg.dataset.name / f"{cfg.strategy.name}-{cfg.surrogate.name}-{cfg.encoding.name}" / f"seed={cfg.seed}"
 
 

@@ -1,4 +1,5 @@
-"""search.py as a user runs it: clean errors for bad names and budgets; the default demo (slow)."""
+"""search.py as a user runs it: clean errors for bad names and budgets; the README's main job, then
+the baseline arm that shares its first generation."""
 import json
 import os
 import subprocess
@@ -34,9 +35,16 @@ def test_budget_below_population_exits_with_an_explanation(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.slow
-def test_default_search_runs_on_the_embedded_dataset(tmp_path):
-    proc = _run(f"paths.output_dir={tmp_path}", "logger=csv", timeout=600)
+def _initial_population(run: Path, population: int) -> list[dict]:
+    records = [json.loads(line) for line in (run / "archive.jsonl").read_text().splitlines()]
+    end = next(r["index"] for r in records if r["iteration"] == population - 1) + 1
+    return records[:end]
+
+
+def test_default_search_then_the_baseline_arm_share_the_first_generation(tmp_path):
+    """The README's main job as written (quick rf search on the embedded data), then the paper's RE
+    baseline (surrogate=random) on the same dataset and seed: it loads the trained first generation."""
+    proc = _run(f"paths.output_dir={tmp_path}", "logger=csv", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "search" / "mini_addnist" / "surrogate_evolution-rf-graf_zcp" / "seed=0"
     result = json.loads((run / "result.json").read_text())
@@ -45,3 +53,13 @@ def test_default_search_runs_on_the_embedded_dataset(tmp_path):
     features = (run / "features.csv").read_text().splitlines()
     assert features[0].startswith("id,cnt_sequential_module") and features[0].endswith("synflow,accuracy")
     assert len(features) - 1 >= result["iterations"]
+    refits = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("surrogate/fit_seconds" in row for row in refits)
+
+    baseline = _run(f"paths.output_dir={tmp_path}", "logger=csv", "surrogate=random", timeout=900)
+    assert baseline.returncode == 0, baseline.stderr[-3000:]
+    assert "loaded the first generation" in baseline.stdout + baseline.stderr
+    re_run = tmp_path / "search" / "mini_addnist" / "surrogate_evolution-random-none" / "seed=0"
+    assert json.loads((re_run / "result.json").read_text())["iterations"] == 40
+    assert _initial_population(re_run, 12) == _initial_population(run, 12)  # copied, timings included
+    assert list((tmp_path / "first_generation" / "mini_addnist").glob("*.lock")) == []

@@ -96,12 +96,13 @@ def test_changed_config_is_refused_but_a_larger_budget_extends_the_run(tmp_path)
 
 
 def test_first_generation_is_shared_and_changes_nothing(tmp_path):
-    a = search_config(*ARM)
+    shared = tmp_path / "shared"
+    a = search_config(*ARM, output_dir=shared)
     SearchRunner(a, run_dir_for(tmp_path / "shared", a)).run()
-    caches = list((tmp_path / "shared" / "mini_addnist" / "first_generation").glob("*.json"))
+    caches = list((shared / "first_generation" / "mini_addnist").glob("*.json"))
     assert len(caches) == 1
 
-    b = search_config("strategy=regularised_evolution", "surrogate=none")
+    b = search_config("strategy=regularised_evolution", "surrogate=none", output_dir=shared)
     b_dir = run_dir_for(tmp_path / "shared", b)
     SearchRunner(b, b_dir).run()
     alone = search_config("strategy=regularised_evolution", "surrogate=none", "search.first_generation=null")

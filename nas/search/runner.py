@@ -30,6 +30,13 @@ from nas.search.checkpoint import (
     set_python_rng_state,
 )
 from nas.search.features import TRAINED_STATUSES, feature_table
+from nas.search.first_generation import (
+    FirstGenerationLock,
+    FirstGenerationTimeout,
+    first_generation_path,
+    publish,
+    wait_for,
+)
 from nas.search.identity import (
     config_digest,
     derive_seed,
@@ -138,16 +145,29 @@ class SearchRunner:
         self.consecutive_failures = 0
         self.elapsed_before = 0.0
         self.last_refit_index = 0
+        first_gen = self._first_generation_path()
+        self.first_gen_lock = None if first_gen is None else FirstGenerationLock(
+            first_gen, float(self.settings.get("first_generation_stale_s", 7200)))
         state = load_checkpoint(self.run_dir / CHECKPOINT)  # CheckpointError on damage
         if state is not None:
             self.archive.load(keep=state["archive_len"])
             self._load_state(state)
             log.info("resuming %s at iteration %d (%d candidates)", self.run_dir, self.strategy.iteration,
                      len(self.archive))
+            if first_gen is not None and self.strategy.initialising and not first_gen.exists():
+                self.first_gen_lock.try_acquire()  # this run trains it; others wait for it
             return
         self.archive.load(keep=0)
-        first_gen = self._first_generation_path()
-        if first_gen is not None and first_gen.exists():
+        if first_gen is None:
+            return
+        try:
+            ready = wait_for(first_gen, self.first_gen_lock, float(self.settings.get("first_generation_wait_s", 172800)),
+                             on_wait=lambda owner: log.warning(
+                                 "waiting for the first generation that another job (host %s, pid %s) is "
+                                 "training: %s", owner.get("host", "?"), owner.get("pid", "?"), first_gen))
+        except FirstGenerationTimeout as err:
+            raise SearchError(str(err)) from None
+        if ready:
             self._load_first_generation(first_gen)
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -168,15 +188,16 @@ class SearchRunner:
 
     # ------------------------------------------------------------------ first generation
     def _first_generation_path(self) -> Path | None:
-        """Shared initial population of runs that differ only in strategy details or surrogate."""
+        """Shared initial population of runs that differ only in strategy details or surrogate:
+        ``<paths.output_dir>/first_generation/<dataset>/...`` (see ``nas.search.first_generation``)."""
         setting = self.settings.get("first_generation", "auto")
         if not setting or not hasattr(self.strategy, "population_size"):
             return None
         if setting != "auto":
             return Path(str(setting))
         key = first_generation_key(self.cfg)
-        pop = key["population_size"]
-        return self.run_dir.parents[1] / "first_generation" / f"seed={self.seed}-pop={pop}-{config_digest(key)}.json"
+        return first_generation_path(self.cfg.paths.output_dir, self.cfg.dataset.name, self.seed,
+                                     key["population_size"], config_digest(to_jsonable(key)))
 
     def _load_first_generation(self, path: Path) -> None:
         data = json.loads(path.read_text())
@@ -194,13 +215,19 @@ class SearchRunner:
     def _save_first_generation(self) -> None:
         path = self._first_generation_path()
         if path is None or path.exists():
+            self._release_first_generation_lock()
             return
         state = self._state()
         state["strategy"] = {k: state["strategy"][k] for k in
                              ("iteration", "population", "failed_tries", "trained_seeds", "failed_seeds")}
         data = {"key": to_jsonable(first_generation_key(self.cfg)), "records": self.archive.records, "state": state}
-        atomic_write_text(path, json.dumps(data))
-        log.info("saved the first generation to %s", path)
+        if publish(path, data):
+            log.info("saved the first generation to %s", path)
+        self._release_first_generation_lock()
+
+    def _release_first_generation_lock(self) -> None:
+        if getattr(self, "first_gen_lock", None) is not None:
+            self.first_gen_lock.release()
 
     # --------------------------------------------------------------------------- the loop
     def run(self) -> dict[str, Any]:
@@ -209,14 +236,18 @@ class SearchRunner:
         self._build()
         self._check_identity()
         self._started = self._last_figures = time.perf_counter()
-        self._restore()
+        # The logger exists before the restore: loading a shared first generation fits the
+        # surrogate, and that refit is logged.
         self.logger = create_logger(self.cfg.get("logger"), run_dir=str(self.run_dir), job_type="search",
                                     name=self.run_name(), group=self.cfg.get("sweep_name"),
                                     config=OmegaConf.to_container(self.cfg, resolve=True))
-        progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress), self.run_name())
+        progress = None
         try:
             self.logger.define_metric("search/*", step_metric="search/iteration")
             self.logger.define_metric("surrogate/*", step_metric="search/iteration")
+            self._restore()
+            progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress),
+                                      self.run_name())
             while self.strategy.iteration < self.budget:
                 proposal = self.strategy.ask()
                 if proposal is None:
@@ -225,7 +256,9 @@ class SearchRunner:
                 progress.update(self.strategy.iteration, self.best_accuracy(), sum(self.failures.values()))
             result = self._finish()
         finally:
-            progress.close()
+            self._release_first_generation_lock()
+            if progress is not None:
+                progress.close()
             self.logger.finish()
         return result
 
@@ -236,10 +269,16 @@ class SearchRunner:
         iteration = self.strategy.iteration if accuracy is not None else None
         record["iteration"] = iteration
         self.archive.append(record)
+        if self.first_gen_lock is not None:
+            self.first_gen_lock.heartbeat()
         events = self.strategy.tell(proposal, index, accuracy)
         if accuracy is None:
             self.failures[record["status"]] += 1
             self.consecutive_failures += 1
+            if proposal.origin == "seed":
+                log.warning("seed architecture %r failed (%s: %s); its places in the initial population "
+                            "are filled with random samples (listed in result.json under 'seeds')",
+                            proposal.seed_name, record["status"], record["reason"])
         else:
             self.consecutive_failures = 0
             self._log_iteration(record)
@@ -354,15 +393,27 @@ class SearchRunner:
             "candidates": {"evaluated": len(self.archive), "trained_ok": len(trained),
                            "seed_copies": len(ok) - len(trained), "failed": sum(self.failures.values()),
                            "failed_by_status": dict(self.failures)},
+            "seeds": self._seed_report(),
             "wall_seconds": self._elapsed(), "strategy_seconds": dict(self.strategy.timings),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
         atomic_write_text(self.run_dir / RESULT, json.dumps(to_jsonable(result), indent=2))
         self._figures()
         summary = {"best_val_acc": None if best is None else best["val_acc"], "iterations": self.strategy.iteration,
-                   "n_failed": sum(self.failures.values()), "wall_seconds": result["wall_seconds"]}
+                   "n_failed": sum(self.failures.values()), "wall_seconds": result["wall_seconds"],
+                   "n_seeds_failed": len(result["seeds"]["failed"])}
         self.logger.summary(summary)
         return result
+
+
+    def _seed_report(self) -> dict[str, Any]:
+        """The seed architectures asked for, those trained and those that failed (with why)."""
+        names = list(getattr(self.strategy, "seed_names", []))
+        trained = dict(getattr(self.strategy, "trained_seeds", {}))
+        failed = {name: {"index": i, "status": None if i is None else self.archive.records[i]["status"],
+                         "reason": None if i is None else self.archive.records[i]["reason"]}
+                  for name, i in getattr(self.strategy, "failed_seeds", {}).items()}
+        return {"requested": names, "trained": trained, "failed": failed}
 
 
 def _without_name(node: DictConfig) -> DictConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,8 @@ class Strategy:
 
     name = "base"
     uses_surrogate = False
+    # After this many bred children in a row fail the pre-checks, breeding gives up with a message.
+    max_precheck_rejections = 1000
 
     def __init__(self, space: EinSpace, rng: random.Random, surrogate=None, budget: int = 0):
         self.space, self.rng, self.surrogate, self.budget = space, rng, surrogate, budget
@@ -58,6 +61,10 @@ class Strategy:
         # predict, fit. Per-candidate shares are in the archive; these totals are for benchmarks.
         self.timings: Counter = Counter()
         self._resolved: dict[int, Architecture] = {}  # archive index -> parsed architecture
+        # The training pre-checks (memory, forward time) for candidates that must pass them before
+        # they are scored: ``precheck(arch) -> (status, reason) | None``; the runner sets it.
+        self.precheck: Callable[[Architecture], tuple[str, str] | None] | None = None
+        self.precheck_failures: Counter = Counter()  # status -> bred children rejected
 
     def ask(self) -> Proposal | None:
         """The next candidate, or None when the strategy has nothing left to propose."""
@@ -88,6 +95,20 @@ class Strategy:
         seconds = time.perf_counter() - start
         self.timings["sample"] += seconds
         return Proposal(arch, origin, seconds={"sample": seconds})
+
+    def passes_prechecks(self, proposal: Proposal) -> bool:
+        """Run the pre-checks on a proposal (timed as sampling); count the rejections."""
+        if self.precheck is None:
+            return True
+        start = time.perf_counter()
+        failure = self.precheck(proposal.arch)
+        seconds = time.perf_counter() - start
+        self.timings["precheck"] += seconds
+        proposal.seconds["precheck"] = proposal.seconds.get("precheck", 0.0) + seconds
+        if failure is None:
+            return True
+        self.precheck_failures[failure[0]] += 1
+        return False
 
     def mutate(self, arch: Architecture) -> Architecture | None:
         """A mutant of ``arch`` (None when no valid mutant was found), timed as sampling."""

@@ -38,7 +38,7 @@ class RegularisedEvolution(Strategy):
         self.population: deque[Member] = deque()
         self.failed_tries = 0
         self.trained_seeds: dict[str, int] = {}  # seed name -> archive index of its training
-        self.failed_seeds: set[str] = set()
+        self.failed_seeds: dict[str, int] = {}  # seed name -> archive index of its failed training
 
     # ------------------------------------------------------------------------------- ask
     @property
@@ -55,7 +55,9 @@ class RegularisedEvolution(Strategy):
             return self.random_proposal()
         name = self.seed_names[self.iteration % len(self.seed_names)]
         if name in self.failed_seeds:
-            return self.random_proposal()  # a seed that cannot train here: its slots are sampled
+            # A seed that cannot train here: its slots are random samples. The runner warns, and
+            # result.json lists the failed seeds with their reasons.
+            return self.random_proposal()
         if name in self.trained_seeds:
             source = next(m for m in self.population if m.index == self.trained_seeds[name])
             return Proposal(source.arch, "seed_copy", known_accuracy=source.accuracy, copy_of=source.index)
@@ -82,7 +84,7 @@ class RegularisedEvolution(Strategy):
         if accuracy is None:
             self.failed_tries += 1
             if proposal.origin == "seed":
-                self.failed_seeds.add(proposal.seed_name)
+                self.failed_seeds[proposal.seed_name] = index
             return events
         self.failed_tries = 0
         if proposal.origin == "seed":
@@ -101,14 +103,15 @@ class RegularisedEvolution(Strategy):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "population": [[m.index, m.accuracy] for m in self.population],
                 "failed_tries": self.failed_tries, "trained_seeds": self.trained_seeds,
-                "failed_seeds": sorted(self.failed_seeds)}
+                "failed_seeds": self.failed_seeds}
 
     def load_state_dict(self, state, archive) -> None:
         super().load_state_dict(state, archive)
         self.population = deque(Member(i, self.resolve(archive, i), acc) for i, acc in state["population"])
         self.failed_tries = state["failed_tries"]
         self.trained_seeds = dict(state["trained_seeds"])
-        self.failed_seeds = set(state["failed_seeds"])
+        failed = state["failed_seeds"]  # older checkpoints hold a list of names
+        self.failed_seeds = dict(failed) if isinstance(failed, dict) else {name: None for name in failed}
 
 
 def _seed_list(seeds) -> list[str]:

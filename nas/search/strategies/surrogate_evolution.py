@@ -4,9 +4,13 @@ seed_system.md §3.3), and its rejection-filter variant.
 After ``surrogate_start`` iterations: breed ``n_sampled`` mutants of tournament winners from the
 current population, score them with the surrogate in one batch, and train them best-first until
 ``n_chosen`` succeed; they enter the population one per iteration. If none of a batch succeeds,
-one normally evolved candidate is trained instead. The surrogate is fitted once when the initial
-population is complete and again every ``refit_every`` iterations, on the whole archive of
-trained candidates (``fit_on_archive``) or on the current population.
+one normally evolved candidate is trained instead. Bred children pass the training pre-checks
+(memory estimate, forward time: ``precheck``, set by the runner) before they are scored, and
+breeding goes on until ``n_sampled`` pass, as in the original. The surrogate is fitted once when
+the initial population is complete and again at the original's iterations: after the candidate
+with 0-based iteration index i is trained, when i >= surrogate_start and i % refit_every == 0
+(so after 100, 101, 121, ..., 281 trained candidates at the paper's settings), on the whole
+archive of trained candidates (``fit_on_archive``) or on the current population.
 
 The queue of scored proposals is part of the checkpoint, so a resumed run continues the same
 batch (the paper's code regenerated it). With a surrogate whose scores ignore the architecture
@@ -71,21 +75,33 @@ class SurrogateEvolution(RegularisedEvolution):
         return proposal
 
     def breed(self, n: int) -> list[Proposal]:
-        """n offspring of tournament winners from the population snapshot of this batch."""
+        """n offspring of tournament winners from the population snapshot of this batch, each
+        past the pre-checks (a child that fails them is bred again, as in the original)."""
         population = self.batch_parents
         proposals = []
+        rejected_in_a_row = 0
         while len(proposals) < n:
             start = time.perf_counter()
-            child = None
+            proposal = None
             for _ in range(self.n_tries):
                 parent = tournament(population, self.tournament_size, self.rng)
                 child = self.mutate(parent.arch)
                 if child is not None:
-                    proposals.append(Proposal(child, "surrogate", parent=parent.index))
+                    proposal = Proposal(child, "surrogate", parent=parent.index)
                     break
-            if child is None:
-                proposals.append(self.random_proposal("surrogate"))
-            proposals[-1].seconds["sample"] = time.perf_counter() - start
+            if proposal is None:
+                proposal = self.random_proposal("surrogate")
+            proposal.seconds["sample"] = time.perf_counter() - start
+            if not self.passes_prechecks(proposal):
+                rejected_in_a_row += 1
+                if rejected_in_a_row >= self.max_precheck_rejections:
+                    raise RuntimeError(
+                        f"{rejected_in_a_row} bred children in a row failed the pre-checks "
+                        f"({dict(self.precheck_failures)}); check the trainer limits "
+                        "(trainer.forward_time_limit_s, the memory limit)")
+                continue
+            rejected_in_a_row = 0
+            proposals.append(proposal)
         return proposals
 
     def score_batch(self, proposals: list[Proposal]) -> list[Proposal]:
@@ -131,8 +147,13 @@ class SurrogateEvolution(RegularisedEvolution):
         return {"refit": {"n_train": 0, "fit_seconds": 0.0}}
 
     def _refit_due(self) -> bool:
-        it = self.iteration
-        return it == self.population_size or (it > self.surrogate_start and it % self.refit_every == 0)
+        """Once when the initial population is complete, then as the original: after the candidate
+        whose 0-based iteration index ``i`` (the original's loop variable) has
+        ``i >= surrogate_start`` and ``i % refit_every == 0``."""
+        if self.iteration == self.population_size:
+            return True
+        i = self.iteration - 1
+        return i >= max(self.surrogate_start, self.population_size) and i % self.refit_every == 0
 
     def refit(self) -> dict[str, Any]:
         members = self.trained if self.fit_on_archive else list(self.population)
@@ -152,7 +173,7 @@ class SurrogateEvolution(RegularisedEvolution):
                 "batch_open": self.batch_open,
                 "batch_parents": [[m.index, m.accuracy] for m in self.batch_parents],
                 "trained": [[m.index, m.accuracy] for m in self.trained], "last_fit": self.last_fit,
-                "surrogate": self.surrogate.state_dict()}
+                "surrogate": self.surrogate.state_dict(), "precheck_failures": dict(self.precheck_failures)}
 
     def load_state_dict(self, state, archive) -> None:
         super().load_state_dict(state, archive)
@@ -162,6 +183,7 @@ class SurrogateEvolution(RegularisedEvolution):
         self.chosen_in_batch, self.batch_open = state["chosen_in_batch"], state["batch_open"]
         self.trained = [Member(i, self.resolve(archive, i), acc) for i, acc in state["trained"]]
         self.last_fit = list(state["last_fit"])
+        self.precheck_failures.update(state.get("precheck_failures", {}))
         self.surrogate.load_state_dict(state["surrogate"])
         if self.last_fit and self.surrogate.needs_fit:  # refit on exactly the same data
             by_index = {m.index: m for m in self.trained}

@@ -1,10 +1,13 @@
 """The surrogate as the objective (the paper's ``surrogate_as_obj`` branch, seed_system.md §8.7).
 
 After ``surrogate_start`` trained iterations the surrogate is fitted and evolution continues for
-``objective_steps`` steps with the *prediction* as fitness (no training: cheap). Every
-architecture that improves the running-best prediction by more than ``min_improvement`` is
-queued, and those running-best architectures are then trained for real, one per iteration,
-until the queue or the budget ends.
+``objective_steps`` steps with the *prediction* as fitness (no training: cheap). Predictions are
+only ever compared with predictions: the trained population enters the predicted phase with the
+surrogate's scores for its members (not their true accuracies, which live on another scale,
+e.g. tr_rf's normalised targets), the tournaments compare those scores, and the running best
+starts at the population's best predicted score. Every architecture that improves the
+running-best prediction by more than ``min_improvement`` is queued, and those running-best
+architectures are then trained for real, one per iteration, until the queue or the budget ends.
 """
 from __future__ import annotations
 
@@ -34,13 +37,18 @@ class SurrogateObjective(SurrogateEvolution):
     def run_predicted_evolution(self) -> list[Proposal]:
         if self.surrogate.needs_fit:
             self.refit()
-        population = list(self.population)
+        members = list(self.population)
+        scores = self.surrogate.predict(self.surrogate.encode([m.arch for m in members]))
+        population = [Member(m.index, m.arch, float(score)) for m, score in zip(members, scores, strict=True)]
         best, running_best = max(m.accuracy for m in population), []
         for _ in range(self.objective_steps):
             start = time.perf_counter()
             parent = tournament(population, self.tournament_size, self.rng)
             child = self.mutate(parent.arch)
             if child is None:
+                continue
+            proposal = Proposal(child, "posthoc", parent=parent.index if parent.index >= 0 else None)
+            if not self.passes_prechecks(proposal):  # as the original: checked before it is scored
                 continue
             score = float(self.surrogate.predict(self.surrogate.encode([child]))[0])
             self.predicted_steps += 1
@@ -49,8 +57,9 @@ class SurrogateObjective(SurrogateEvolution):
                 population.pop(0)
             if score > best + self.min_improvement:
                 best = score
-                running_best.append(Proposal(child, "posthoc", prediction=score,
-                                             seconds={"sample": time.perf_counter() - start}))
+                proposal.prediction = score
+                proposal.seconds["sample"] = time.perf_counter() - start
+                running_best.append(proposal)
         return running_best
 
     def tell(self, proposal: Proposal, index: int, accuracy: float | None) -> dict[str, Any]:
