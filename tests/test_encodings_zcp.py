@@ -58,8 +58,12 @@ def test_gradient_proxies_closed_form():
 
 def test_fisher_closed_form():
     net, x, y, c = _linear_case()
-    expected = (0.5 * ((c["Z"] * c["dZ"]) ** 2).mean(0)).sum()
-    assert P.fisher(net, x, y) == pytest.approx(expected, rel=1e-10)
+    per_output = (0.5 * ((c["Z"] * c["dZ"]) ** 2).mean(0)).sum()
+    assert P.fisher(net, x, y, mode="ours") == pytest.approx(per_output, rel=1e-10)
+    # foresight broadcasts each channel's score to its in_features weights before summing
+    assert P.fisher(net, x, y) == pytest.approx(c["W"].shape[1] * per_output, rel=1e-10)
+    with pytest.raises(ValueError, match="fisher_mode"):
+        P.fisher(net, x, y, mode="nope")
 
 
 def test_grasp_closed_form():
@@ -252,6 +256,142 @@ def test_fused_and_literal_convolutions_score_alike(small):
     b = P.compute_proxies(nets[1], x, y, P.ALL_PROXIES)
     for name in P.ALL_PROXIES:
         assert _close(a[name], b[name], rel=1e-3), (name, a[name], b[name])
+    ours = [P.compute_proxies(net, x, y, ["fisher"], fisher_mode="ours")["fisher"] for net in nets]
+    assert _close(*ours, rel=1e-4) and not _close(ours[0], a["fisher"], rel=1e-2)
+
+
+# ------------------------------------------------- fisher: the original's (foresight) rule
+# The original ran foresight's fisher on the literal network (im2col -> nn.Linear -> col2im):
+# at each nn.Linear/nn.Conv2d output, channel = dim 1 (sum of act*grad over dims 2..), score
+# 0.5*mean_n(sum)^2 per channel, broadcast to weight.shape[1:] and summed. Below: closed forms
+# in numpy on the literal build, and a hook-based re-enactment of that procedure; both are
+# compared with the encoder's default (fused) build.
+def _softmax_ce_grad(logits, y):
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    prob = e / e.sum(1, keepdims=True)
+    return (prob - np.eye(logits.shape[1])[y]) / len(y)  # ∂ mean CE / ∂ logits
+
+
+def _np(t):
+    return t.detach().numpy().astype(np.float64)
+
+
+def _literal_linears(space, arch, seed, num_classes):
+    torch.manual_seed(seed)
+    literal = space.build(arch, num_classes, fuse=False)
+    torch.manual_seed(seed)
+    fused = space.build(arch, num_classes)
+    lit = [m.weight for m in literal.modules() if isinstance(m, nn.Linear)]
+    fus = [m.weight for m in fused.modules() if isinstance(m, nn.Linear)]
+    assert len(lit) == len(fus) and all(torch.equal(a, b) for a, b in zip(lit, fus, strict=True))  # same init
+    return literal, fused, [m for m in literal.modules() if isinstance(m, nn.Linear)]
+
+
+def _encoder_fisher(space, x, y, arch, seed, num_classes, **kw):
+    enc = ZCPEncoder(space, (x, y), num_classes=num_classes, proxies=["fisher"], seed=seed, **kw)
+    return float(enc.encode([arch])[0, 0])
+
+
+def _head_fisher(logits, dlogits, fan_in):
+    return fan_in * (0.5 * (logits * dlogits) ** 2).mean(0).sum()  # rank 2: channels = classes
+
+
+def test_fisher_foresight_single_conv_closed_form():
+    space = EinSpace(input_shape=(3, 8, 8))
+    arch = space.parse("routing[im2col(3,1,1), computation<linear(16)>, col2im]")
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(12, 3, 8, 8, generator=g), torch.randint(0, 5, (12,), generator=g)
+    literal, fused, (lin, head) = _literal_linears(space, arch, 7, 5)
+    assert any(isinstance(m, LinearConv2d) for m in fused.modules())
+    X = _np(F.unfold(x, 3, padding=1, stride=1).transpose(1, 2))    # (N, L=64, 27)
+    Z = X @ _np(lin.weight).T + _np(lin.bias)                       # the linear's output (N, L, 16)
+    pooled = Z.mean(1)                                              # head: mean over H, W
+    logits = pooled @ _np(head.weight).T + _np(head.bias)
+    dlogits = _softmax_ce_grad(logits, y.numpy())
+    dZ = np.repeat((dlogits @ _np(head.weight))[:, None, :] / Z.shape[1], Z.shape[1], axis=1)
+    per_position = (Z * dZ).sum(2)                                  # channel = dim 1 = the 64 positions
+    conv = 27 * (0.5 * per_position ** 2).mean(0).sum()             # fan-in C*k*k = 27
+    expected = conv + _head_fisher(logits, dlogits, 16)
+    assert _encoder_fisher(space, x, y, arch, 7, 5) == pytest.approx(expected, rel=1e-4)
+    # "ours": per output channel (sum over positions), no fan-in
+    per_channel = (Z * dZ).sum(1)
+    ours = (0.5 * per_channel ** 2).mean(0).sum() + (0.5 * (logits * dlogits) ** 2).mean(0).sum()
+    assert _encoder_fisher(space, x, y, arch, 7, 5, fisher_mode="ours") == pytest.approx(ours, rel=1e-4)
+
+
+def test_fisher_foresight_rank3_linear_closed_form():
+    space = EinSpace(input_shape=(3, 8, 8))
+    arch = space.parse("routing[im2col(4,4,0), computation<linear(16)>, identity]")  # (B, 4, 48) -> (B, 4, 16)
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(10, 3, 8, 8, generator=g), torch.randint(0, 5, (10,), generator=g)
+    _, _, (lin, head) = _literal_linears(space, arch, 3, 5)
+    X = _np(F.unfold(x, 4, stride=4).transpose(1, 2))               # (N, 4, 48)
+    Z = X @ _np(lin.weight).T + _np(lin.bias)                       # (N, S=4, D=16)
+    h = Z.mean(2)                                                   # rank-3 head: mean over D, linear over S
+    logits = h @ _np(head.weight).T + _np(head.bias)
+    dlogits = _softmax_ce_grad(logits, y.numpy())
+    dZ = np.repeat((dlogits @ _np(head.weight))[:, :, None] / Z.shape[2], Z.shape[2], axis=2)
+    per_position = (Z * dZ).sum(2)                                  # channel = dim 1 = the S positions
+    expected = 48 * (0.5 * per_position ** 2).mean(0).sum() + _head_fisher(logits, dlogits, 4)
+    assert _encoder_fisher(space, x, y, arch, 3, 5) == pytest.approx(expected, rel=1e-4)
+
+
+def test_fisher_foresight_linear_over_width_closed_form():
+    space = EinSpace(input_shape=(3, 8, 8))
+    arch = space.parse("sequential(computation<linear(16)>, computation<relu>)")  # (B,3,8,8) -> (B,3,8,16)
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(10, 3, 8, 8, generator=g), torch.randint(0, 5, (10,), generator=g)
+    _, _, (lin, head) = _literal_linears(space, arch, 4, 5)
+    Z = _np(x) @ _np(lin.weight).T + _np(lin.bias)                  # (N, 3, 8, 16)
+    R = np.maximum(Z, 0)
+    logits = R.mean((2, 3)) @ _np(head.weight).T + _np(head.bias)
+    dlogits = _softmax_ce_grad(logits, y.numpy())
+    dR = (dlogits @ _np(head.weight))[:, :, None, None] / (8 * 16)
+    dZ = dR * (Z > 0)
+    per_channel = (Z * dZ).sum((2, 3))                              # channel = dim 1 = C
+    expected = 8 * (0.5 * per_channel ** 2).mean(0).sum() + _head_fisher(logits, dlogits, 3)
+    assert _encoder_fisher(space, x, y, arch, 4, 5) == pytest.approx(expected, rel=1e-4)
+
+
+def _foresight_fisher_by_hooks(net, x, y):
+    """foresight's procedure on ``net`` as built: hooks at every nn.Linear/nn.Conv2d output."""
+    scores = []
+
+    def forward_hook(module, inputs, out):
+        def on_grad(grad):
+            p = out.detach().double() * grad.double()
+            per = p.sum(tuple(range(2, p.dim()))) if p.dim() > 2 else p
+            scores.append((module, 0.5 * per.pow(2).mean(0)))
+        out.register_hook(on_grad)
+
+    net = net.train()
+    handles = [m.register_forward_hook(forward_hook) for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    F.cross_entropy(net(x), y).backward()
+    for h in handles:
+        h.remove()
+    total = 0.0
+    for module, per in scores:  # broadcast each channel's value to weight.shape[1:], then sum
+        total += float(torch.stack([torch.full(module.weight.shape[1:], float(v), dtype=torch.float64)
+                                    for v in per]).sum())
+    return total
+
+
+def test_fisher_foresight_equals_original_procedure_on_literal_builds(small):
+    space, x, y, archs = small
+    for i, arch in enumerate(archs):
+        torch.manual_seed(11)
+        literal = space.build(arch, 5, fuse=False)
+        expected = _foresight_fisher_by_hooks(literal, x, y)
+        got = _encoder_fisher(space, x, y, arch, 11, 5)
+        assert _close(got, expected, rel=1e-4), (i, got, expected, arch.short_string[:80])
+
+
+def test_fisher_mode_is_validated(small):
+    space, x, y, _ = small
+    with pytest.raises(ValueError, match="fisher_mode"):
+        ZCPEncoder(space, (x, y), 5, fisher_mode="dim1")
+    with pytest.raises(ValueError, match="fisher_mode"):
+        P.compute_proxies(nn.Linear(4, 3), torch.randn(2, 4), torch.tensor([0, 1]), fisher_mode="x")
 
 
 def test_encoder_columns_determinism_and_values(small):

@@ -42,9 +42,13 @@ def _features(cfg, out_dir: Path, logger) -> None:
 
     if not cfg.run:
         raise ValueError("task=features needs run=<search run dir>")
-    encoding = OmegaConf.to_container(cfg.encoding, resolve=True)
-    out, exported = run_features(cfg.run, encoding, cfg.export_dir)
-    print(f"-> {out}" + (f" and {exported}" if exported else ""))
+    encoding = OmegaConf.to_container(cfg.encoding, resolve=True) if cfg.get("encoding") is not None else None
+    seed = cfg.get("features_seed")
+    result = run_features(cfg.run, encoding, cfg.export_dir, seed=None if seed is None else int(seed))
+    for line in result.lines():
+        print(line)
+    if result.export_error:
+        raise ValueError(result.export_error)
 
 
 def _surrogate(cfg, out_dir: Path, logger) -> None:

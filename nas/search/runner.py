@@ -29,7 +29,7 @@ from nas.search.checkpoint import (
     set_global_rng_states,
     set_python_rng_state,
 )
-from nas.search.features import TRAINED_STATUSES, feature_table
+from nas.search.features import TRAINED_STATUSES, feature_table, search_settings, write_feature_table
 from nas.search.first_generation import (
     FirstGenerationLock,
     FirstGenerationTimeout,
@@ -359,7 +359,8 @@ class SearchRunner:
         encoder = getattr(self.surrogate, "encoder", None)
         if encoder is not None and any(r["status"] in TRAINED_STATUSES for r in self.archive.records):
             frame = feature_table(self.archive.records, self.space, encoder)
-            atomic_write_text(self.run_dir / "features.csv", frame.to_csv(index=False))
+            settings = search_settings(to_jsonable(experiment_config(self.cfg)))
+            write_feature_table(self.run_dir / "features.csv", frame, settings, "search")
 
     def _figures(self) -> None:
         self._last_figures = time.perf_counter()

@@ -38,12 +38,30 @@ Per-layer scores are summed into one scalar.
 
 Decisions (where the original is ambiguous or fragile)
 ------------------------------------------------------
-* fisher: the channel of a layer is its *feature* dimension: dim 1 for convolutions (sum over
-  the spatial dims), the last dim for ``nn.Linear`` (sum over all other non-batch dims, e.g. the
-  S positions of a (B, S, D) tensor). foresight sums over dims 2.. for every rank > 2 output,
-  which for a Linear on (B, S, D) treats the positions as channels; with our rule a fused
-  convolution and its literal im2col→linear→col2im form give the same fisher
-  (``channel="dim1"`` restores foresight's rule).
+* fisher has two rules, chosen by ``fisher_mode`` (``conf/encoding/zcp.yaml``):
+
+  - ``"foresight"`` (default): what the original's ``find_measures`` returned, computed on the
+    *literal* network it built (im2col -> nn.Linear -> col2im, no convolutions). At each scored
+    layer's output, p = act ⊙ ∂L/∂act; the channel is **dim 1** of the output: for rank > 2 the
+    per-channel sum runs over dims 2.. (for a Linear on (B, S, D) the channels are the S
+    positions, for a Linear over the last dim of (B, C, H, W) the C channels), for rank 2 p is
+    used as is; each channel scores 0.5·mean_n(Σ p)²; and, because foresight broadcasts every
+    channel's score to all the weights of ``weight[channel]`` before summing per-parameter
+    arrays, each layer's sum is multiplied by its fan-in ``prod(weight.shape[1:])``
+    (in_features, or C_in·k·k). A fused ``LinearConv2d`` is scored as its literal linear: the
+    (B, H'W', c) output's dim 1 is the H'·W' positions, so the sum runs over the c output
+    channels per position, times the fan-in C_in·k·k; the fused and literal builds agree.
+  - ``"ours"`` (the rule used before foresight's was reproduced; kept for comparisons): the
+    channel is the layer's *feature* dimension: dim 1 for convolutions (sum over the spatial
+    dims), the last dim for ``nn.Linear`` (sum over all other non-batch dims), and no fan-in
+    factor. It reads every layer as "per output channel", which is what Fisher pruning meant;
+    foresight's dim-1 rule is only that for convolutions, and its broadcast weights layers by
+    their fan-in. The rules agree only on rank-2 Linears with fan-in 1; otherwise the totals
+    differ (ratio foresight/ours ≈10 for one 3x3 conv on RGB, 1 to ~1500 with median ≈12 over
+    60 sampled architectures on a 3x16x16 batch, where the two rank them with Kendall τ ≈0.16),
+    so a column made with one mode is not comparable with one made with the other.
+  Only ``nn.Conv2d`` is a convolution to foresight; einspace builds no ``nn.Conv1d/3d``, which
+  both modes score with the dim-1 rule.
 * jacob_cov: eigenvalues of the (symmetric) correlation matrix with the symmetric solver
   ``torch.linalg.eigvalsh`` (real by construction); the original's ``np.linalg.eig`` can return
   tiny imaginary parts and keeps the real part, which agrees to rounding. Computed in float64.
@@ -82,6 +100,7 @@ from nas.space.modules import DotProduct, LinearConv2d
 PROXIES: tuple[str, ...] = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow")
 EXTRA_PROXIES: tuple[str, ...] = ("nwot", "l2_norm", "params", "flops")
 ALL_PROXIES: tuple[str, ...] = PROXIES + EXTRA_PROXIES
+FISHER_MODES: tuple[str, ...] = ("foresight", "ours")  # the first is the default (module doc)
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 JACOB_K = 1e-5
@@ -168,14 +187,29 @@ def _grasp(weights, hg) -> float:
     return -sum(float((w.double() * h.double()).sum()) for w, h in zip(weights, hg, strict=True))
 
 
-def _fisher_layer(act: torch.Tensor, grad: torch.Tensor, dim: int, channel: str) -> float:
+def check_fisher_mode(mode: str) -> str:
+    if mode not in FISHER_MODES:
+        raise ValueError(f"unknown fisher_mode {mode!r}; available: {', '.join(FISHER_MODES)}")
+    return mode
+
+
+def _fisher_layer(module: nn.Module, weight: torch.Tensor, act: torch.Tensor, grad: torch.Tensor,
+                  dim: int, mode: str) -> float:
+    """One layer's fisher from its output ``act`` and ∂L/∂act (module doc, "fisher")."""
     prod = (act.detach() * grad.detach()).double()
-    if prod.dim() > 2:
-        if channel == "dim1":
-            prod = prod.flatten(2).sum(2)
-        else:
+    if mode == "ours":
+        if prod.dim() > 2:
             prod = prod.movedim(dim, -1).flatten(1, -2).sum(1)
-    return float(0.5 * prod.pow(2).mean(0).sum())
+        return float(0.5 * prod.pow(2).mean(0).sum())
+    if isinstance(module, LinearConv2d):
+        # the literal linear's output is (B, H'W', c): channels are the positions, sum over c
+        per_channel = prod.sum(1).flatten(1)
+    elif prod.dim() > 2:
+        per_channel = prod.flatten(2).sum(2)
+    else:
+        per_channel = prod
+    fan_in = math.prod(weight.shape[1:])  # foresight's broadcast to weight[channel] before summing
+    return float(0.5 * per_channel.pow(2).mean(0).sum()) * fan_in
 
 
 def jacob_cov_score(jacobian: torch.Tensor | np.ndarray) -> float:
@@ -262,8 +296,12 @@ def _hessian_grad(g, graph, weights) -> list[torch.Tensor]:
     return _grads(z, weights)
 
 
-def fisher(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None, channel: str = "feature") -> float:
-    """Σ_layers Σ_channels 0.5·mean_n(Σ_spatial act ⊙ ∂L/∂act)², at each layer's output."""
+def fisher(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None,
+           mode: str = FISHER_MODES[0]) -> float:
+    """Σ_layers Σ_channels 0.5·mean_n(Σ_spatial act ⊙ ∂L/∂act)², at each layer's output; with
+    ``mode="foresight"`` channels are dim 1 and layers are weighted by their fan-in (module doc)."""
+    check_fisher_mode(mode)
+
     def run():
         model = fresh_network(net)
         layers = scored_layers(model)
@@ -276,7 +314,8 @@ def fisher(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None, ch
                 h.remove()
         keys = sorted(acts)
         grads = _grads(loss, [acts[k] for k in keys])
-        return sum(_fisher_layer(acts[k], g, layers[k][2], channel) for k, g in zip(keys, grads, strict=True))
+        return sum(_fisher_layer(*layers[k][:2], acts[k], g, layers[k][2], mode)
+                   for k, g in zip(keys, grads, strict=True))
     return _guard("fisher", run, events)
 
 
@@ -419,12 +458,13 @@ PROXY_FUNCTIONS: dict[str, Callable[..., float]] = {
 # ---------------------------------------------------------------------- the shared pass
 def compute_proxies(net: NetOrFactory, x: torch.Tensor, y: torch.Tensor,
                     names: Sequence[str] = PROXIES, loss_fn=F.cross_entropy,
-                    events: Counter | None = None, channel: str = "feature") -> dict[str, float]:
+                    events: Counter | None = None, fisher_mode: str = FISHER_MODES[0]) -> dict[str, float]:
     """Every proxy in ``names`` from one fresh network and one shared forward (see module doc).
 
     Returns ``{name: float}`` in the order of ``names``; NaN where a proxy failed (the reason is
     counted in ``events`` as ``"<name>: <reason>"``). Never raises for a failing network.
     """
+    check_fisher_mode(fisher_mode)
     unknown = [n for n in names if n not in PROXY_FUNCTIONS]
     if unknown:
         raise ValueError(f"unknown proxies {unknown}; known: {list(ALL_PROXIES)}")
@@ -447,11 +487,11 @@ def compute_proxies(net: NetOrFactory, x: torch.Tensor, y: torch.Tensor,
 
     shared = want & {"grad_norm", "snip", "plain", "grasp", "fisher", "jacob_cov", "nwot", "flops"}
     if shared:
-        _shared_pass(model, x, y, loss_fn, want, result, events, channel)
+        _shared_pass(model, x, y, loss_fn, want, result, events, fisher_mode)
     return {n: result[n] for n in names}
 
 
-def _shared_pass(model, x, y, loss_fn, want, result, events, channel) -> None:
+def _shared_pass(model, x, y, loss_fn, want, result, events, fisher_mode) -> None:
     layers = scored_layers(model)
     weights = [w for _, w, _ in layers]
     need_loss = want & {"grad_norm", "snip", "plain", "grasp", "fisher"}
@@ -512,7 +552,7 @@ def _shared_pass(model, x, y, loss_fn, want, result, events, channel) -> None:
             if need_fisher:
                 act_grads = grads[len(weights):]
                 result["fisher"] = _guard("fisher", lambda: sum(
-                    _fisher_layer(acts[k], ag, layers[k][2], channel)
+                    _fisher_layer(*layers[k][:2], acts[k], ag, layers[k][2], fisher_mode)
                     for k, ag in zip(keys, act_grads, strict=True)), events)
     acts.clear()
 

@@ -11,6 +11,9 @@
   (``proxies.compute_proxies``: one loss backward serves grad_norm/snip/plain/fisher and grasp's
   g; jacob_cov adds an input-only backward; grasp a double backward; synflow its own |θ|
   float64 copy at batch 1). See ``surrogates/encodings/proxies.py`` for every definition.
+* ``fisher_mode``: ``"foresight"`` (default) reproduces the original's fisher (foresight's
+  dim-1 channels and fan-in broadcast, on the literal unfused network, whichever form is
+  built); ``"ours"`` is the per-output-channel rule used before (``proxies`` module doc).
 * A proxy that fails gives NaN in its column and ``failures[<proxy name>] += 1``;
   ``events`` keeps the reasons (``"grasp: RuntimeError"``, ``"synflow: overflow clipped"``...).
   An architecture that cannot be built is a whole-row failure (base-class policy: NaN row,
@@ -27,7 +30,14 @@ import torch
 import torch.nn.functional as F
 
 from surrogates.encodings.base import Encoder
-from surrogates.encodings.proxies import ALL_PROXIES, EXTRA_PROXIES, PROXIES, compute_proxies
+from surrogates.encodings.proxies import (
+    ALL_PROXIES,
+    EXTRA_PROXIES,
+    FISHER_MODES,
+    PROXIES,
+    check_fisher_mode,
+    compute_proxies,
+)
 
 
 class ZCPEncoder(Encoder):
@@ -37,7 +47,7 @@ class ZCPEncoder(Encoder):
 
     def __init__(self, space, batch: tuple[torch.Tensor, torch.Tensor], num_classes: int,
                  proxies: Sequence[str] = PROXIES, extra: bool = False, seed: int = 0,
-                 loss_fn=F.cross_entropy):
+                 loss_fn=F.cross_entropy, fisher_mode: str = FISHER_MODES[0]):
         super().__init__()
         names = list(proxies) + [n for n in EXTRA_PROXIES if extra and n not in proxies]
         unknown = [n for n in names if n not in ALL_PROXIES]
@@ -54,6 +64,7 @@ class ZCPEncoder(Encoder):
             raise ValueError(f"batch must hold matching, non-empty x and y, got {len(x)} and {len(y)}")
         self.space, self.x, self.y = space, x, y
         self.num_classes, self.seed, self.loss_fn = int(num_classes), int(seed), loss_fn
+        self.fisher_mode = check_fisher_mode(fisher_mode)
         self.columns = names
         self.events: Counter = Counter()
 
@@ -65,7 +76,8 @@ class ZCPEncoder(Encoder):
 
     def encode_one(self, arch) -> np.ndarray:
         net = self.build(arch)
-        scores = compute_proxies(lambda: net, self.x, self.y, self.columns, self.loss_fn, self.events)
+        scores = compute_proxies(lambda: net, self.x, self.y, self.columns, self.loss_fn, self.events,
+                                 fisher_mode=self.fisher_mode)
         row = np.array([scores[n] for n in self.columns], dtype=np.float64)
         for n, v in zip(self.columns, row, strict=True):
             if np.isnan(v):
