@@ -95,6 +95,20 @@ def test_changed_config_is_refused_but_a_larger_budget_extends_the_run(tmp_path)
     assert extended[: len(first)] == first
 
 
+def test_a_run_recorded_before_a_new_key_names_the_value_that_resumes_it(tmp_path):
+    cfg = search_config("strategy=regularised_evolution", "surrogate=none", "search.budget=5")
+    run_dir = run_dir_for(tmp_path, cfg)
+    SearchRunner(cfg, run_dir).run()
+    experiment = json.loads((run_dir / "experiment.json").read_text())
+    del experiment["trainer"]["nan_policy"]  # as written before trainer.nan_policy existed
+    (run_dir / "experiment.json").write_text(json.dumps(experiment))
+    with pytest.raises(SearchError, match="trainer.nan_policy: 'fail' -> 'previous_epoch'"):
+        SearchRunner(cfg, run_dir).run()
+    old = search_config("strategy=regularised_evolution", "surrogate=none", "search.budget=5",
+                        "trainer.nan_policy=fail")
+    assert SearchRunner(old, run_dir).run()["iterations"] == 5
+
+
 def test_first_generation_is_shared_and_changes_nothing(tmp_path):
     shared = tmp_path / "shared"
     a = search_config(*ARM, output_dir=shared)

@@ -41,7 +41,7 @@ def test_train_yaml_defaults():
     assert cfg.logger._target_ == "nas.logging.WandbRunLogger" and cfg.logger.mode == "offline"
     trainer = instantiate(cfg.trainer)
     assert isinstance(trainer, TrainerConfig)
-    assert trainer == TrainerConfig(max_epochs=16, mode="search", memory_limit_mb=4096)
+    assert trainer == TrainerConfig(max_epochs=16, mode="search", memory_limit_mb="auto")
     assert cfg.paths.output_dir == "outputs"
 
 
@@ -140,6 +140,32 @@ def test_train_in_process_from_a_run_dir(space, tmp_path):
     assert rows[-1]["val/acc"] == result["val_acc"] and rows[-1]["epoch"] == 1
 
 
+def test_nan_in_epoch_2_result_keeps_epoch_1_accuracy_and_says_why(tmp_path, monkeypatch):
+    from nas.training.module import CandidateModule
+
+    original = CandidateModule.training_step
+
+    def nan_from_epoch_2(self, batch, batch_idx):
+        x, y = batch
+        return original(self, (x * float("nan") if self.current_epoch >= 1 else x, y), batch_idx)
+
+    monkeypatch.setattr(CandidateModule, "training_step", nan_from_epoch_2)
+    cfg = _compose(["logger=csv", f"arch='{SMALL}'", "trainer.max_epochs=3", *TINY_DATA])
+    result = train(cfg, run_dir=tmp_path)
+    assert json.loads((tmp_path / "result.json").read_text()) == result
+    assert result["status"] == "ok" and result["epochs"] == 1 and 0 <= result["val_acc"] <= 1
+    assert result["reason"] == result["record"]["reason"] == (
+        "non-finite training loss (nan) at epoch 2, step 1: val_acc is that after epoch 1 "
+        "(nan_policy=previous_epoch)")
+    assert result["record"]["nan_epoch"] == 2 and result["record"]["history"][0]["val_acc"] == result["val_acc"]
+    assert result["config"]["trainer"]["nan_policy"] == "previous_epoch"
+
+    cfg = _compose(["logger=csv", f"arch='{SMALL}'", "trainer.max_epochs=3", "trainer.nan_policy=fail", *TINY_DATA])
+    result = train(cfg, run_dir=tmp_path / "fail")
+    assert result["status"] == "nan" and result["val_acc"] is None and result["record"]["nan_epoch"] == 2
+    assert result["reason"] == "non-finite training loss (nan) at epoch 2, step 1"
+
+
 # ---------------------------------------------------------------------------- subprocess
 def _run(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
@@ -199,3 +225,4 @@ def test_cli_failed_candidate_exits_nonzero_with_a_result(tmp_path):
     assert proc.returncode == 1
     result = _result(tmp_path)
     assert result["status"] == "too_slow" and result["val_acc"] is None and "reason:" in proc.stdout
+    assert "trainer.forward_time_limit_s=null lifts it" in proc.stdout  # the override that lifts it

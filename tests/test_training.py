@@ -178,10 +178,19 @@ def test_architecture_from_the_space_is_seeded(dm, space):
 
 # ---------------------------------------------------------------------------- failures
 def test_nan_from_a_huge_learning_rate(dm):
-    record = evaluate_candidate(small_net, dm, TrainerConfig(**{**FAST, "lr": 1e12, "max_epochs": 4}), seed=0)
+    cfg = TrainerConfig(**{**FAST, "lr": 1e12, "max_epochs": 4, "nan_policy": "fail"})
+    record = evaluate_candidate(small_net, dm, cfg, seed=0)
     _assert_failed(record, "nan")
     assert "non-finite" in record.reason
-    assert record.epochs < 4  # training stopped at the NaN
+    assert record.epochs < 4 and record.nan_epoch == record.epochs + 1  # training stopped at the NaN
+    # the paper's policy (default): the accuracy after the epoch before the NaN (more in test_training_nan.py)
+    paper = evaluate_candidate(small_net, dm, cfg.replace(nan_policy="previous_epoch"), seed=0)
+    assert paper.nan_epoch == record.nan_epoch and paper.epochs == record.epochs
+    if record.nan_epoch == 1:
+        _assert_failed(paper, "nan")
+    else:
+        assert paper.status == "ok" and paper.val_acc == paper.history[-1]["val_acc"]
+        assert "non-finite" in paper.reason and "nan_policy=previous_epoch" in paper.reason
 
 
 def test_too_slow_under_a_tiny_forward_time_limit(dm):

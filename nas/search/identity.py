@@ -38,6 +38,22 @@ def config_digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+# Keys added after runs were recorded, with the value that reproduces what those runs did. A
+# saved experiment without one of them gets it before comparing, so the refusal names the value
+# that resumes the old run exactly (e.g. ``trainer.nan_policy=fail``).
+LEGACY_VALUES = {("trainer", "nan_policy"): "fail", ("encoding", "fisher_mode"): "ours"}
+
+
+def with_legacy_values(saved: dict[str, Any]) -> dict[str, Any]:
+    saved = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+    for (group, key), value in LEGACY_VALUES.items():
+        node = saved.get(group)
+        if isinstance(node, dict) and key not in node:
+            if group != "encoding" or node.get("name") in ("zcp", "graf_zcp"):
+                node[key] = value
+    return saved
+
+
 def diff_configs(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ (added and removed keys included)."""
     if isinstance(old, dict) and isinstance(new, dict):

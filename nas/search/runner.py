@@ -43,6 +43,7 @@ from nas.search.identity import (
     diff_configs,
     experiment_config,
     first_generation_key,
+    with_legacy_values,
 )
 from nas.search.progress import SearchProgress
 from nas.search.strategies import STRATEGIES
@@ -87,6 +88,8 @@ class SearchRunner:
                 space=self.space, rng=self.rng, surrogate=self.surrogate, budget=self.budget)
         except ValueError as err:
             raise SearchError(str(err)) from None
+        if self.strategy.uses_surrogate:
+            self.strategy.precheck = self._precheck  # bred children pass the limits before scoring
         self.archive = Archive(self.run_dir / ARCHIVE)
 
     def _build_surrogate(self):
@@ -111,6 +114,15 @@ class SearchRunner:
             raise SearchError(f"surrogate={name}: {err}") from None
         return FeatureSurrogate(encoder, predictor, name, seed)
 
+    def _precheck(self, arch) -> tuple[str, str] | None:
+        """The training pre-checks (memory estimate, forward time) without training; the global
+        RNG states are left as they were, so pre-checking changes nothing else in the run."""
+        from nas.training import precheck_candidate  # heavy import, only when needed
+
+        failure = precheck_candidate(arch, self.datamodule, self.trainer_cfg, space=self.space,
+                                     seed=derive_seed(self.seed, "precheck"))
+        return None if failure is None else (failure.status, failure.reason)
+
     def _check_identity(self) -> None:
         """Refuse to resume a run dir that holds a different experiment; remember this one."""
         path = self.run_dir / EXPERIMENT
@@ -118,7 +130,7 @@ class SearchRunner:
         if self.settings.restart and self.run_dir.exists():
             self._set_aside_previous_run()
         if path.exists():
-            saved = json.loads(path.read_text())
+            saved = with_legacy_values(json.loads(path.read_text()))
             differences = diff_configs(saved, current)
             if differences:
                 raise SearchError(
@@ -393,7 +405,8 @@ class SearchRunner:
             "iterations": self.strategy.iteration, "budget": self.budget,
             "candidates": {"evaluated": len(self.archive), "trained_ok": len(trained),
                            "seed_copies": len(ok) - len(trained), "failed": sum(self.failures.values()),
-                           "failed_by_status": dict(self.failures)},
+                           "failed_by_status": dict(self.failures),
+                           "bred_rejected_by_prechecks": dict(self.strategy.precheck_failures)},
             "seeds": self._seed_report(),
             "wall_seconds": self._elapsed(), "strategy_seconds": dict(self.strategy.timings),
             "config": OmegaConf.to_container(self.cfg, resolve=True),

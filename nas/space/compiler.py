@@ -15,11 +15,19 @@ MAX_BUILD_DEPTH = 600
 
 
 def is_conv_pattern(node: Node) -> bool:
+    """routing[im2col(k,s,p), computation[linear(c)], col2im] whose col2im folds exactly the
+    im2col's H'xW' grid, i.e. a convolution. Within this pattern the linear keeps the im2col's
+    L = H'W' positions and no other im2col intervenes, so the fold is always exact; the shape
+    test states that condition rather than relying on it (an inexact col2im is a reshape that
+    ``LinearConv2d`` would not reproduce, ``ops.Col2ImOp``)."""
     if node.op.kind != "routing":
         return False
     pre, inner, post = node.children
-    return (pre.op.kind == "im2col" and post.op.kind == "col2im"
-            and inner.op.kind == "computation" and inner.children[0].op.kind == "linear")
+    if not (pre.op.kind == "im2col" and post.op.kind == "col2im"
+            and inner.op.kind == "computation" and inner.children[0].op.kind == "linear"):
+        return False
+    grid = post.inp.last_im_shape
+    return grid == pre.out.last_im_shape and post.inp.shape[1] == grid[0] * grid[1]
 
 
 def build_module(node: Node, cfg, fuse: bool, depth: int = 0) -> nn.Module:

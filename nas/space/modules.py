@@ -110,14 +110,16 @@ class Im2Col(nn.Module):
 
 
 class Col2Im(nn.Module):
-    """(B, H'W', D) -> (B, D, H', W') using the shape of the latest im2col on the path."""
+    """(B, L, D) -> (B, L*D/(H'W'), H', W') using the grid of the latest im2col on the path:
+    the paper's ``x.permute(0, 2, 1).reshape(B, -1, H', W')``. For L == H'W' (every sampled
+    tree) this is the fold (B, D, H', W'); otherwise it is the paper's run-time reshape."""
 
     def __init__(self, height: int, width: int):
         super().__init__()
         self.height, self.width = height, width
 
     def forward(self, x):
-        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], self.height, self.width)
+        return x.transpose(1, 2).reshape(x.shape[0], -1, self.height, self.width)
 
 
 class LinearConv2d(nn.Module):

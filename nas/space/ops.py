@@ -1,11 +1,13 @@
 """Terminal operations: name, shape inference, validity and the module they compile to
 (seed_system.md §1.3).
 
-Validity comes in two strengths. ``check(state, cfg, soft=False)`` holds exactly when the op
-can run on that input (the *hard* rules: ranks, divisibility, matching shapes); this is what a
-replayed tree (a parsed string, a seed, a mutant) must satisfy. ``soft=True`` adds the grammar's
-mode rules (im2col only in "im" mode with H,W >= k; col2im only in "col" mode), which the
-paper's code applies while sampling but not on replay.
+Validity comes in three strengths. ``check(state, cfg, soft=False)`` is the *hard* rule set
+(ranks, divisibility, matching shapes, col2im folding exactly its last im2col's H'xW' grid);
+this is what a mutant must satisfy. ``soft=True`` adds the grammar's mode rules (im2col only in
+"im" mode with H,W >= k; col2im only in "col" mode), which the paper's code applies while
+sampling but not on replay. ``check_lenient(state, cfg)`` holds exactly when the paper's code
+could *run* the op, which is what reading a string needs (see ``Col2ImOp``); it differs from
+the hard rules only for col2im.
 """
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ class Op:
 
     def check(self, st: TensorState, cfg, soft: bool) -> str | None:
         return None
+
+    def check_lenient(self, st: TensorState, cfg) -> str | None:
+        """None when the paper's code could run this op here (reading strings and archives)."""
+        return self.check(st, cfg, False)
 
     def infer(self, st: TensorState, cfg) -> TensorState:
         return st
@@ -231,6 +237,29 @@ class Im2ColOp(Op):
 
 
 class Col2ImOp(Op):
+    """(B, L, D) -> (B, L*D/(H'*W'), H', W') with (H', W') the grid of the latest im2col on the path.
+
+    The paper's module is a reshape at run time, ``x.permute(0, 2, 1).reshape(B, -1, H', W')``
+    (seed_system.md §1.3), so it runs wherever L*D is a multiple of H'*W'; its grammar only
+    *allows* col2im where L == H'*W' (then the output is (B, D, H', W'), a true fold).
+
+    - Sampling (``soft``) and mutation (the hard rules) keep the grammar's L == H'*W', so the
+      sampling and mutation distributions are those of the paper's grammar. (Only a parent that
+      was itself read leniently has its mutants replayed leniently, ``EinSpace.mutate``.)
+    - Reading a string (``check_lenient``: ``EinSpace.parse``, with or without
+      ``check_shapes``) accepts every col2im the paper's code could run: archives hold
+      architectures it built through mutation replays, which never re-checked validity. Such a
+      fold scrambles positions into channels exactly as the paper's reshape did, and the shape
+      inferred here is the one that ran. (The paper's own *inferred* shape there was
+      (B, D, H', W'), disagreeing with what ran; its long strings carry that annotation, so they
+      need ``check_shapes=False``.)
+    - ``infer`` and the module follow the reshape in both cases, so an exact fold is unchanged.
+
+    Not reproduced: the paper's ``RoutingModule`` re-targets a col2im that closes a routing
+    opened by an im2col to *that* im2col's grid even when another im2col on the inner path set
+    ``last_im_shape``; such trees never arise from sampling.
+    """
+
     __slots__ = ()
     kind = "col2im"
     allocates = False
@@ -239,21 +268,38 @@ class Col2ImOp(Op):
         super().__init__("col2im")
 
     def check(self, st, cfg, soft):
+        reason = self._check_foldable(st, soft)
+        if reason is None:
+            oh, ow = st.last_im_shape
+            if st.shape[1] != oh * ow:
+                return f"{st.shape[1]} positions cannot fold into the last im2col's {oh}x{ow} grid"
+        return reason
+
+    def check_lenient(self, st, cfg):
+        reason = self._check_foldable(st, False)
+        if reason is None:
+            oh, ow = st.last_im_shape
+            if (st.shape[1] * st.shape[2]) % (oh * ow):
+                return (f"{st.shape[1]}x{st.shape[2]} elements cannot reshape onto the last im2col's "
+                        f"{oh}x{ow} grid")
+        return reason
+
+    @staticmethod
+    def _check_foldable(st, soft):
         if len(st.shape) != 3:
             return f"needs a rank-3 (B,L,D) tensor, got shape {_fmt(st.shape)}"
         if soft and st.mode != "col":
             return "the tensor is in 'im' mode"
         if st.last_im_shape is None:
             return "no im2col precedes it on this path"
-        oh, ow = st.last_im_shape
-        if st.shape[1] != oh * ow:
-            return f"{st.shape[1]} positions cannot fold into the last im2col's {oh}x{ow} grid"
         return None
 
     def infer(self, st, cfg):
         oh, ow = st.last_im_shape
+        _, positions, features = st.shape
+        channels = positions * features // (oh * ow)  # = features for an exact fold
         # The paper's code leaves the mode at "col" (seed_system.md §10.1).
-        return st.evolve(shape=(1, st.shape[2], oh, ow), mode="col" if cfg.legacy_col2im_mode else "im")
+        return st.evolve(shape=(1, channels, oh, ow), mode="col" if cfg.legacy_col2im_mode else "im")
 
     def build(self, inp, out, cfg):
         return M.Col2Im(*inp.last_im_shape)

@@ -167,13 +167,24 @@ class _Parser:
 
 
 def parse_tree(text: str, table, root_state, cfg, check_shapes: bool = True) -> Node:
-    """Parse ``text`` into an inferred tree for ``root_state`` (hard validity only)."""
+    """Parse ``text`` into an inferred tree for ``root_state``.
+
+    Validity is *lenient* (``Op.check_lenient``): a tree is accepted exactly when the paper's
+    code could run it, so that published archives load in full. This differs from the hard
+    rules only for col2im, which the paper ran as a reshape wherever L*D is a multiple of its
+    grid's H'W' (``ops.Col2ImOp``). The same rule applies whether or not ``check_shapes`` is
+    set: ``check_shapes`` only compares a long string's annotations with the inferred shapes,
+    and an archive written here (whose annotations are ours) must re-load with the default.
+    A long string written by the paper's code for such a reshape carries the paper's inferred,
+    not its run-time, shape there, and therefore needs ``check_shapes=False``. Sampling and
+    mutation keep the grammar's strict rules (their distributions are unchanged).
+    """
     if not isinstance(text, str):
         raise ParseError(f"expected a string, got {type(text).__name__}", str(text), 0)
     parser = _Parser(text, table)
     root = parser.parse()
     try:
-        infer_tree(root, root_state, cfg)
+        infer_tree(root, root_state, cfg, lenient=True)
     except InferenceError as err:
         raise ParseError(f"{err.node.op.name} cannot apply here: {err.reason}", text, err.node.pos) from None
     if check_shapes:

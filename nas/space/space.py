@@ -16,7 +16,15 @@ from nas.space.parser import parse_tree
 from nas.space.sampler import OutOfOptions, Restart, Sampler
 from nas.space.seeds import SEEDS
 from nas.space.state import TensorState
-from nas.space.tree import InferenceError, Node, copy_tree, infer_tree, memory_bytes, preorder
+from nas.space.tree import (
+    InferenceError,
+    Node,
+    copy_tree,
+    has_inexact_fold,
+    infer_tree,
+    memory_bytes,
+    preorder,
+)
 
 
 class SamplingError(RuntimeError):
@@ -123,7 +131,9 @@ class EinSpace:
         else:
             target.parent.children[target.index] = fresh
         try:
-            infer_tree(root, self.root_state(), self.cfg)
+            # A parent that was read leniently (a col2im reshaping, not folding; ops.Col2ImOp)
+            # is replayed leniently too; every other mutant keeps the grammar's hard rules.
+            infer_tree(root, self.root_state(), self.cfg, lenient=has_inexact_fold(arch.nodes()))
         except InferenceError as err:
             failures[f"downstream {err.node.op.name} cannot run"] += 1
             return None
@@ -166,7 +176,10 @@ class EinSpace:
         return build_module(arch.root, self.cfg, fuse)
 
     def memory_bytes(self, arch: Architecture, batch_size: int | None = None) -> int:
-        """Estimated bytes of one training step (activations, gradients, parameters)."""
+        """Estimated peak bytes of one SGD training step at ``batch_size`` (default: the
+        space's): saved activations, transient, parameters with gradient and momentum
+        (``nas.space.tree.memory_bytes``). ``mem_limit_mb`` bounds it while sampling and
+        mutating, and the trainer applies the same limit (``TrainerConfig.memory_limit_mb``)."""
         return arch.memory_bytes(batch_size or self.cfg.batch_size)
 
     # -------------------------------------------------------------------------- helpers

@@ -4,6 +4,8 @@
     record = evaluate_candidate(arch, datamodule, TrainerConfig(max_epochs=16), space=space, seed=0)
     record.status, record.val_acc, record.to_dict()
 
+``precheck_candidate`` applies only the pre-training limits (memory estimate, build, forward
+time; the same code as ``evaluate_candidate``) and returns the failure record or None.
 ``evaluate_candidate`` never raises for a failing candidate: the failure is the record's
 ``status`` (ok, nan, shape_error, oom, too_slow, too_large, error) with a one-line ``reason``.
 ``nas.training.cli.train`` is the logic behind ``train.py``.
@@ -16,7 +18,13 @@ from nas.training.config import (
     GPU_FORWARD_TIME_LIMIT_S,
     TrainerConfig,
 )
-from nas.training.evaluate import build_network, evaluate_candidate, make_trainer, resolve_device
+from nas.training.evaluate import (
+    build_network,
+    evaluate_candidate,
+    make_trainer,
+    precheck_candidate,
+    resolve_device,
+)
 from nas.training.module import CandidateModule
 from nas.training.record import (
     STATUSES,
@@ -47,5 +55,6 @@ __all__ = [
     "evaluate_candidate",
     "make_trainer",
     "measure_forward_seconds",
+    "precheck_candidate",
     "resolve_device",
 ]

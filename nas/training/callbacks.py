@@ -27,7 +27,7 @@ class WallClockBudget(L.Callback):
         if elapsed > self.budget_s:
             raise TimeBudgetExceeded(
                 f"wall-clock budget of {self.budget_s:g} s exceeded after {elapsed:.1f} s "
-                f"(epoch {trainer.current_epoch + 1})"
+                f"(epoch {trainer.current_epoch + 1}; trainer.time_budget_s=null lifts it)"
             )
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:

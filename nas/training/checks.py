@@ -17,33 +17,67 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def estimate_memory_bytes(net: nn.Module, x: torch.Tensor, batch_size: int) -> int:
-    """Parameter + activation bytes of one SGD training step at ``batch_size`` (generic fallback).
+    """Estimated peak bytes of one SGD training step at ``batch_size``, for a plain ``nn.Module``.
 
-    Used when the candidate is a plain ``nn.Module`` (the search space estimates its own trees
-    without building them: ``EinSpace.memory_bytes``). Activations: the outputs of every leaf
-    module on a forward pass of ``x`` (a few samples, no grad), scaled to ``batch_size``; they are
-    what autograd keeps for the backward pass. Parameters count three times (weights, gradients,
-    SGD momentum buffers).
+    The same model as the search space's estimate (``nas.space.tree.memory_bytes``, which
+    needs no network), measured instead of derived from a tree: one forward pass of ``x`` (a few
+    samples, grad enabled, train mode; BatchNorm statistics restored afterwards) records what
+    autograd saves for the backward pass (distinct storages, parameters and ``x`` excluded) and
+    the largest leaf-module output; both are scaled to ``batch_size``. Then
+
+        saved + batch input + 2 x largest activation + 16 B per parameter
+
+    (weight, gradient, momentum buffer, the optimizer step's temporary).
     """
-    activation_bytes = 0
+    from nas.space.tree import PARAM_BYTES
 
-    def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
-        nonlocal activation_bytes
-        outputs = output if isinstance(output, (tuple, list)) else (output,)
-        for out in outputs:
-            if isinstance(out, torch.Tensor):
-                activation_bytes += out.numel() * out.element_size()
+    skip = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    skip.add(x.untyped_storage().data_ptr())
+    saved: dict[int, int] = {}
+    largest = 0
 
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in skip:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    def hook(_module: nn.Module, inputs: Any, output: Any) -> None:
+        nonlocal largest
+        views_of = {t.untyped_storage().data_ptr() for t in _tensors(inputs)}
+        for out in _tensors(output):
+            if out.untyped_storage().data_ptr() not in views_of:  # a view allocates nothing
+                largest = max(largest, out.numel() * out.element_size())
+
+    buffers = {name: b.detach().clone() for name, b in net.named_buffers()}
+    was_training = net.training
     handles = [m.register_forward_hook(hook) for m in net.modules() if not any(True for _ in m.children())]
     try:
-        with torch.no_grad():
-            net(x)
+        net.train()
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = net(x)
+        del out
     finally:
         for handle in handles:
             handle.remove()
+        with torch.no_grad():
+            for name, b in net.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name])
+        net.train(was_training)
     scale = batch_size / max(1, x.shape[0])
-    param_bytes = sum(p.numel() * p.element_size() for p in net.parameters())
-    return int(activation_bytes * scale + 3 * param_bytes + x[:1].numel() * x.element_size() * batch_size)
+    params = sum(p.numel() for p in net.parameters())
+    input_bytes = x[:1].numel() * x.element_size() * batch_size
+    return int((sum(saved.values()) + 2 * largest) * scale + input_bytes + PARAM_BYTES * params)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors in a module's input/output (a tensor, or a tuple/list of them, nested)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    return []
 
 
 def _sync(device: torch.device) -> None:

@@ -215,7 +215,7 @@ def main(cfg: DictConfig) -> float | None:
     line = (f"{result['status']}  {metric}={shown}  epochs={result['epochs']}  "
             f"{result['seconds']:.1f}s  params={result['arch']['num_params']}  "
             f"-> {result['run_dir']}/result.json")
-    print(line if result["status"] == "ok" else f"{line}\n  reason: {result['reason']}", flush=True)
+    print(f"{line}\n  reason: {result['reason']}" if result["reason"] else line, flush=True)  # also ok after a NaN
     if result["status"] != "ok" and single_run():
         sys.exit(1)
     return value

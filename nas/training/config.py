@@ -32,6 +32,7 @@ GPU_FORWARD_TIME_LIMIT_S = AUTO_LIMITS["cuda"]["forward_time_limit_s"]
 CPU_FORWARD_TIME_LIMIT_S = AUTO_LIMITS["cpu"]["forward_time_limit_s"]
 
 MODES = ("search", "final")
+NAN_POLICIES = ("previous_epoch", "fail")
 
 
 @dataclass
@@ -49,6 +50,17 @@ class TrainerConfig:
         val_every_n_epochs: evaluate every n epochs (per-epoch curves for train.py). ``None``
             evaluates only after the last epoch, which is all the fitness needs and saves
             (epochs-1) passes over the validation set per candidate.
+        nan_policy: what a non-finite (NaN/inf) training loss gives; training stops at it in
+            both cases (the backward pass of that step is not run).
+            ``previous_epoch`` (the paper's, seed_system.md §4.1): the fitness is the accuracy on
+            the evaluation split (valid in search mode, test in final mode) of the model as it
+            was after the last completed epoch, i.e. what the paper, which validates every epoch,
+            had last measured; status ``ok``, ``reason`` says so, ``EvalRecord.nan_epoch`` is set.
+            It is measured only when a NaN happens: each epoch start copies the parameters and
+            buffers (on the device, no RNG used), which is restored and evaluated then, unless
+            that epoch was evaluated anyway (``val_every_n_epochs``). A NaN in epoch 1 leaves
+            nothing to score (the paper's 0.0, a failure in its search): status ``nan``.
+            ``fail``: status ``nan`` at any epoch (no copy is kept).
         accelerator: Lightning accelerator (``auto``: the GPU when there is one).
         precision: Lightning precision (``32-true`` as in the paper).
         deterministic: ``torch.use_deterministic_algorithms`` via Lightning; only needed for
@@ -58,10 +70,15 @@ class TrainerConfig:
             (the paper) and 0.5 s on a CPU (see ``AUTO_LIMITS``); a number: that limit on any
             device; ``None``: no check.
         forward_passes: number of timed forward passes (5 in the paper).
-        memory_limit_mb: reject a candidate (``too_large``) whose estimated parameter +
-            activation memory for one training step at the dataset's batch size exceeds this
-            (replaces the paper's machine-dependent process-RSS check; seed_system.md §10.20).
-            ``None``: no check.
+        memory_limit_mb: reject a candidate (``too_large``) whose estimated peak memory of one
+            training step at the dataset's batch size exceeds this many MB (replaces the paper's
+            machine-dependent process-RSS checks; seed_system.md §10.20). ``"auto"`` (default):
+            the search space's own limit, ``space.cfg.mem_limit_mb`` (the one memory limit of the
+            project; ``nas.space.config.MEM_LIMIT_MB`` when no space is given), so sampling and
+            training apply the same estimate against the same number; a number: that limit;
+            ``None``: no check. The estimate is ``EinSpace.memory_bytes`` for architectures and
+            ``nas.training.checks.estimate_memory_bytes`` (the same model, measured on the
+            built network) for plain modules.
         time_budget_s: wall-clock budget per candidate (build, checks and training). Exceeding it
             stops training mid-epoch with status ``too_slow``. ``"auto"``: 3600 s on a GPU (a
             safety net; the paper has no budget) and 600 s on a CPU; ``None``: unlimited.
@@ -73,23 +90,26 @@ class TrainerConfig:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     val_every_n_epochs: int | None = None
+    nan_policy: str = "previous_epoch"
     accelerator: str = "auto"
     precision: str = "32-true"
     deterministic: bool = False
     forward_time_limit_s: float | str | None = "auto"
     forward_passes: int = 5
-    memory_limit_mb: float | None = 4096.0
+    memory_limit_mb: float | str | None = "auto"
     time_budget_s: float | str | None = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"trainer mode must be one of {MODES}, got {self.mode!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
         if int(self.max_epochs) < 1:
             raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
         self.max_epochs = int(self.max_epochs)
         if self.val_every_n_epochs is not None and int(self.val_every_n_epochs) < 1:
             raise ValueError(f"val_every_n_epochs must be >= 1 or null, got {self.val_every_n_epochs}")
-        for name in ("forward_time_limit_s", "time_budget_s"):
+        for name in ("forward_time_limit_s", "time_budget_s", "memory_limit_mb"):
             value = getattr(self, name)
             if isinstance(value, str) and value != "auto":
                 raise ValueError(f"{name} must be a number, 'auto' or null, got {value!r}")
@@ -122,6 +142,20 @@ class TrainerConfig:
     def time_budget_for(self, device_type: str) -> float | None:
         """The per-candidate wall-clock budget in seconds on ``device_type``, or None."""
         return self._limit("time_budget_s", device_type)
+
+    def memory_limit_for(self, space: Any = None) -> float | None:
+        """The memory limit in MB for candidates of ``space`` (``auto``: the space's
+        ``mem_limit_mb``, or ``nas.space.config.MEM_LIMIT_MB`` without a space), or None."""
+        value = self.memory_limit_mb
+        if value != "auto":
+            return None if value is None else float(value)
+        space_cfg = getattr(space, "cfg", None)
+        if space_cfg is not None and hasattr(space_cfg, "mem_limit_mb"):
+            limit = space_cfg.mem_limit_mb
+            return None if limit is None else float(limit)
+        from nas.space.config import MEM_LIMIT_MB
+
+        return MEM_LIMIT_MB
 
     def replace(self, **changes: Any) -> TrainerConfig:
         return dataclasses.replace(self, **changes)

@@ -5,13 +5,16 @@ a fresh ``Trainer`` per candidate (construction costs milliseconds; a reused Tra
 loop state such as ``current_epoch`` into the next fit), data already in memory and on the device,
 no logger, checkpointing, progress bar, model summary or sanity check.
 
-Order of work, cheapest rejection first:
+Order of work, cheapest rejection first (steps 1-3 are :func:`precheck_candidate`, shared):
 1. memory estimate (from the tree, before building) → ``too_large``
 2. seeded build + move to the device (errors here are usually ``shape_error``)
 3. forward time on one training batch (mean of 5 passes) → ``too_slow``
 4. ``Trainer.fit`` for ``max_epochs``; evaluation only after the last epoch (the fitness is the
    last-epoch accuracy, so evaluating earlier epochs would only cost time) unless
-   ``val_every_n_epochs`` asks for curves. NaN loss → ``nan``; wall-clock budget → ``too_slow``.
+   ``val_every_n_epochs`` asks for curves. Wall-clock budget → ``too_slow``. A NaN loss stops
+   training: with ``nan_policy=previous_epoch`` (the paper's) the fitness is the accuracy after
+   the previous epoch (restored from a per-epoch snapshot and evaluated then), ``nan`` in epoch 1;
+   with ``nan_policy=fail`` → ``nan``.
 Any exception is mapped to a status by :func:`nas.training.record.classify_exception`.
 """
 from __future__ import annotations
@@ -31,7 +34,13 @@ from nas.training.callbacks import WallClockBudget
 from nas.training.checks import count_parameters, estimate_memory_bytes, measure_forward_seconds
 from nas.training.config import TrainerConfig
 from nas.training.module import CandidateModule
-from nas.training.record import EvalRecord, ForwardTooSlow, TooLarge, classify_exception
+from nas.training.record import (
+    EvalRecord,
+    ForwardTooSlow,
+    NonFiniteLossError,
+    TooLarge,
+    classify_exception,
+)
 
 MB = 2**20
 
@@ -201,42 +210,8 @@ def _evaluate(candidate, datamodule, config, space, seed, data_seed, callbacks, 
         datamodule.setup()
         if data_seed is not None:
             datamodule.set_epoch_seed(int(data_seed))
-        batch_size = int(datamodule.batch_size)
-        limit_bytes = None if cfg.memory_limit_mb is None else float(cfg.memory_limit_mb) * MB
-
-        # 1. memory estimate from the tree: no network is built for a too-large candidate.
-        if _is_architecture(candidate):
-            record.num_params = _int_or_none(getattr(candidate, "num_params", None))
-            if limit_bytes is not None and space is not None and hasattr(space, "memory_bytes"):
-                estimate = float(space.memory_bytes(candidate, batch_size))
-                record.memory_mb = estimate / MB
-                _check_memory(estimate, limit_bytes)
-
-        # 2. seeded build.
-        t0 = time.perf_counter()
-        L.seed_everything(int(seed), verbose=False)
-        net = build_network(candidate, int(datamodule.num_classes), space).to(device)
-        record.build_s = time.perf_counter() - t0
-        record.num_params_total = count_parameters(net)
-        if record.num_params is None:
-            record.num_params = record.num_params_total
-
-        # 3. forward-time check on one training batch (and the generic memory estimate).
-        x, _ = datamodule.example_batch(batch_size)
-        x = x.to(device)
-        if limit_bytes is not None and record.memory_mb is None:
-            estimate = float(estimate_memory_bytes(net, x[:2], batch_size))
-            record.memory_mb = estimate / MB
-            _check_memory(estimate, limit_bytes)
-        forward_limit = cfg.forward_limit_for(device.type)
-        if forward_limit is not None:
-            record.forward_s, _ = measure_forward_seconds(net, x, cfg.forward_passes, forward_limit)
-            if record.forward_s >= forward_limit:
-                raise ForwardTooSlow(
-                    f"mean forward time {record.forward_s:.3f} s per batch of {x.shape[0]} "
-                    f">= limit {forward_limit:g} s on {device.type}"
-                )
-        del x
+        # 1-3. the pre-training limits (memory estimate, seeded build, forward time).
+        net = _precheck(candidate, datamodule, cfg, space, seed, device, record)
 
         # 4. train, then score after the last epoch.
         final = cfg.mode == "final"
@@ -248,6 +223,7 @@ def _evaluate(candidate, datamodule, config, space, seed, data_seed, callbacks, 
             max_epochs=cfg.max_epochs,
             eval_name="test" if final else "val",
             on_epoch_end=on_epoch_end,
+            keep_previous_epoch=cfg.nan_policy == "previous_epoch",
         )
         all_callbacks = list(callbacks)
         budget = cfg.time_budget_for(device.type)
@@ -257,17 +233,25 @@ def _evaluate(candidate, datamodule, config, space, seed, data_seed, callbacks, 
         train_loader = datamodule.trainval_dataloader() if final else datamodule.train_dataloader()
         eval_loader = datamodule.test_dataloader() if final else datamodule.val_dataloader()
         t_fit = time.perf_counter()
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader)
-        if not module.history or len(module.history) < cfg.max_epochs:
-            raise RuntimeError(f"training stopped after {len(module.history)} of {cfg.max_epochs} epochs")
-        if not module._evaluated_this_epoch:  # val_every_n_epochs does not divide max_epochs
-            trainer.validate(module, dataloaders=eval_loader, verbose=False)
-            module.history[-1][f"{module.eval_name}_acc"] = module.eval_acc
+        try:
+            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=eval_loader)
+        except NonFiniteLossError as nan:
+            record.nan_epoch = nan.epoch
+            if cfg.nan_policy == "fail":
+                raise
+            accuracy, record.reason = _score_previous_epoch(module, trainer, eval_loader, nan)
+        else:
+            if not module.history or len(module.history) < cfg.max_epochs:
+                raise RuntimeError(f"training stopped after {len(module.history)} of {cfg.max_epochs} epochs")
+            if not module._evaluated_this_epoch:  # val_every_n_epochs does not divide max_epochs
+                trainer.validate(module, dataloaders=eval_loader, verbose=False)
+                module.history[-1][f"{module.eval_name}_acc"] = module.eval_acc
+            accuracy = module.eval_acc
         record.train_s = time.perf_counter() - t_fit
         if final:
-            record.test_acc = module.eval_acc
+            record.test_acc = accuracy
         else:
-            record.val_acc = module.eval_acc
+            record.val_acc = accuracy
     except Exception as exc:  # noqa: BLE001 - every failure becomes a record
         record.status, record.reason = classify_exception(exc)
         record.val_acc = record.test_acc = None
@@ -293,11 +277,162 @@ def _evaluate(candidate, datamodule, config, space, seed, data_seed, callbacks, 
     return record
 
 
-def _check_memory(estimate_bytes: float, limit_bytes: float) -> None:
-    if estimate_bytes > limit_bytes:
-        raise TooLarge(
-            f"estimated memory {estimate_bytes / MB:.1f} MB > limit {limit_bytes / MB:.1f} MB"
+def _score_previous_epoch(
+    module: CandidateModule, trainer: L.Trainer, eval_loader: Any, nan: NonFiniteLossError
+) -> tuple[float, str]:
+    """``nan_policy="previous_epoch"``: the accuracy the paper keeps after a NaN loss, and a reason.
+
+    The paper validates after every epoch and, at a NaN, keeps the last score: that of the epoch
+    before the NaN, or its initial 0.0 in epoch 1 (a failure in its search), which is raised
+    here as status ``nan``. The accuracy is the one of that epoch's evaluation when there was
+    one (``val_every_n_epochs``), otherwise the restored end-of-epoch snapshot is evaluated now
+    on the same split and loader. It is written into that epoch's history row.
+    """
+    where = f"non-finite training loss ({nan.loss}) at epoch {nan.epoch}, step {nan.step}"
+    epoch, accuracy = module.rewind_to_previous_epoch()
+    if epoch == 0:
+        raise NonFiniteLossError(
+            f"{where}: no completed epoch to score (the paper's fitness 0.0)",
+            epoch=nan.epoch, step=nan.step, loss=nan.loss,
         )
+    if len(module.history) != epoch or nan.epoch != epoch + 1:
+        raise RuntimeError(f"{where}, but {len(module.history)} epochs are recorded and the snapshot is "
+                           f"of epoch {epoch}")
+    if accuracy is None:
+        trainer.validate(module, dataloaders=eval_loader, verbose=False)
+        accuracy = module.eval_acc
+    name = f"{module.eval_name}_acc"
+    module.history[epoch - 1][name] = accuracy
+    return accuracy, f"{where}: {name} is that after epoch {epoch} (nan_policy=previous_epoch)"
+
+
+def precheck_candidate(
+    candidate: Any,
+    datamodule: Any,
+    config: TrainerConfig | Any = None,
+    *,
+    space: Any = None,
+    seed: int = 0,
+) -> EvalRecord | None:
+    """Apply the pre-training limits exactly as :func:`evaluate_candidate` does, without training.
+
+    In order: the memory estimate (from the tree, before building) → ``too_large``; the seeded
+    build on the trainer's device → usually ``shape_error`` when it fails; the forward-time check
+    on one training batch → ``too_slow`` (and, for a plain module, the memory estimate measured
+    on the built network). Both functions run the same code (``_precheck``), so they cannot
+    disagree. Returns ``None`` when the candidate passes, else the failure :class:`EvalRecord`
+    (``status``, ``reason`` naming the override that lifts the limit, ``memory_mb``,
+    ``forward_s`` as far as measured). Never raises for a failing candidate.
+
+    Cheap: no Trainer; at most one build and ``config.forward_passes`` forward passes. The
+    global RNG states (python, numpy, torch, CUDA; the build is seeded with ``seed``) are
+    restored afterwards, so calling it does not change what a search draws next.
+    """
+    quiet_lightning()
+    t_start = time.perf_counter()
+    record = EvalRecord(seed=seed)
+    net: nn.Module | None = None
+    saved = _rng_state()
+    try:
+        with warnings.catch_warnings():
+            for pattern in _IGNORED_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            cfg = TrainerConfig.from_any(config)
+            device = resolve_device(cfg.accelerator)
+            record.device = device.type
+            datamodule.setup()
+            net = _precheck(candidate, datamodule, cfg, space, seed, device, record)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a record
+        record.status, record.reason = classify_exception(exc)
+    finally:
+        del net
+        _restore_rng_state(saved)
+        record.seconds = time.perf_counter() - t_start
+        if record.status == "oom":
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    return None if record.status == "ok" else record
+
+
+def _precheck(candidate: Any, datamodule: Any, cfg: TrainerConfig, space: Any, seed: int,
+              device: torch.device, record: EvalRecord) -> nn.Module:
+    """Steps 1-3 of an evaluation (the pre-training limits); fills ``record`` and returns the
+    seeded network on ``device``, or raises (``TooLarge``, ``ForwardTooSlow``, build errors)."""
+    batch_size = int(datamodule.batch_size)
+    limit_mb = cfg.memory_limit_for(space)
+
+    # 1. memory estimate from the tree: no network is built for a too-large candidate.
+    if _is_architecture(candidate):
+        record.num_params = _int_or_none(getattr(candidate, "num_params", None))
+        if space is not None and hasattr(space, "memory_bytes"):
+            estimate = float(space.memory_bytes(candidate, batch_size))
+            record.memory_mb = estimate / MB
+            _check_memory(estimate, limit_mb, batch_size)
+
+    # 2. seeded build.
+    t0 = time.perf_counter()
+    L.seed_everything(int(seed), verbose=False)
+    net = build_network(candidate, int(datamodule.num_classes), space).to(device)
+    record.build_s = time.perf_counter() - t0
+    record.num_params_total = count_parameters(net)
+    if record.num_params is None:
+        record.num_params = record.num_params_total
+
+    # 3. forward-time check on one training batch (and the generic memory estimate).
+    x, _ = datamodule.example_batch(batch_size)
+    x = x.to(device)
+    if limit_mb is not None and record.memory_mb is None:
+        estimate = float(estimate_memory_bytes(net, x[:2], batch_size))
+        record.memory_mb = estimate / MB
+        _check_memory(estimate, limit_mb, batch_size)
+    forward_limit = cfg.forward_limit_for(device.type)
+    if forward_limit is not None:
+        record.forward_s, _ = measure_forward_seconds(net, x, cfg.forward_passes, forward_limit)
+        if record.forward_s >= forward_limit:
+            raise ForwardTooSlow(
+                f"mean forward time {record.forward_s:.3f} s per batch of {x.shape[0]} "
+                f">= limit {forward_limit:g} s on {device.type} "
+                f"(trainer.forward_time_limit_s=null lifts it)"
+            )
+    return net
+
+
+def _check_memory(estimate_bytes: float, limit_mb: float | None, batch_size: int) -> None:
+    if limit_mb is not None and estimate_bytes > limit_mb * MB:
+        raise TooLarge(
+            f"estimated training memory {estimate_bytes / MB:.0f} MB at batch {batch_size} "
+            f"> limit {limit_mb:.0f} MB (space.mem_limit_mb; trainer.memory_limit_mb=null lifts it)"
+        )
+
+
+def _rng_state() -> tuple:
+    import os
+    import random
+
+    import numpy as np
+
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return (random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda,
+            os.environ.get("PL_GLOBAL_SEED"))
+
+
+def _restore_rng_state(state: tuple) -> None:
+    import os
+    import random
+
+    import numpy as np
+
+    python, numpy, cpu, cuda, pl_seed = state
+    random.setstate(python)
+    np.random.set_state(numpy)
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+    if pl_seed is None:
+        os.environ.pop("PL_GLOBAL_SEED", None)
+    else:
+        os.environ["PL_GLOBAL_SEED"] = pl_seed
 
 
 def _int_or_none(value: Any) -> int | None:

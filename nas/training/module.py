@@ -20,7 +20,15 @@ class CandidateModule(L.LightningModule):
     Training: cross-entropy, ``SGD(lr, momentum, weight_decay)``, ``CosineAnnealingLR(T_max=
     max_epochs)`` stepped once per epoch (no warm-up), as in the paper's trainer. A non-finite
     loss raises :class:`NonFiniteLossError` *before* the backward pass (the paper breaks out of
-    training at the first NaN loss); the caller records status ``nan``.
+    training at the first NaN loss).
+
+    ``keep_previous_epoch`` (``TrainerConfig.nan_policy="previous_epoch"``): the paper then keeps
+    the validation score of the last completed epoch. To give that without validating every
+    epoch, each epoch start (from epoch 2) copies the network's parameters and buffers into a
+    snapshot on the same device (the copy tensors are allocated once and reused; no RNG is
+    used, so runs without a NaN are unchanged). After the NaN, :meth:`rewind_to_previous_epoch`
+    restores that copy for the caller to evaluate. When the previous epoch was evaluated anyway
+    (``val_every_n_epochs``), its accuracy is kept instead and no copy is made.
 
     Evaluation (Lightning's validation loop, run on the valid split in search mode and on the test
     split in final mode): argmax accuracy over the whole split, counted on the device and read
@@ -41,6 +49,7 @@ class CandidateModule(L.LightningModule):
         max_epochs: int = 16,
         eval_name: str = "val",
         on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+        keep_previous_epoch: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
@@ -60,6 +69,12 @@ class CandidateModule(L.LightningModule):
         self._epoch_t0 = 0.0
         self._epoch_lr: float | None = None
         self._evaluated_this_epoch = False
+        self.keep_previous_epoch = bool(keep_previous_epoch)
+        # state after the last completed epoch: its 1-based number, its accuracy when it was
+        # evaluated, else a snapshot {name: tensor} of the parameters and buffers then.
+        self._previous_epoch = 0
+        self._previous_acc: float | None = None
+        self._snapshot: dict[str, torch.Tensor] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets bookkeeping attributes (e.g. `_current_fx_name`) several times per step;
@@ -76,9 +91,11 @@ class CandidateModule(L.LightningModule):
 
     # --- training ------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
+        self._epoch_t0 = time.perf_counter()  # the snapshot counts towards the epoch's seconds
+        if self.keep_previous_epoch and self.current_epoch > 0:
+            self._keep_previous_epoch()  # reads `_evaluated_this_epoch` of the epoch that ended
         self._loss_sum = torch.zeros((), device=self.device)
         self._steps = 0
-        self._epoch_t0 = time.perf_counter()
         self._evaluated_this_epoch = False
         # Read here: Lightning steps epoch-interval schedulers before `on_train_epoch_end`.
         self._epoch_lr = self.optimizers().param_groups[0]["lr"]
@@ -87,9 +104,11 @@ class CandidateModule(L.LightningModule):
         x, y = batch
         loss = self.criterion(self.net(x), y)
         if not torch.isfinite(loss):
+            value = loss.item()
             raise NonFiniteLossError(
-                f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch + 1}, "
-                f"step {batch_idx + 1}"
+                f"non-finite training loss ({value}) at epoch {self.current_epoch + 1}, "
+                f"step {batch_idx + 1}",
+                epoch=self.current_epoch + 1, step=batch_idx + 1, loss=value,
             )
         self._loss_sum += loss.detach()
         self._steps += 1
@@ -111,6 +130,54 @@ class CandidateModule(L.LightningModule):
             self.on_epoch_end(row)
         if train_loss is not None:
             self.log("train/loss", train_loss, prog_bar=True)
+
+    # --- the state after the previous epoch (NaN policy "previous_epoch") ----------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every parameter and buffer of the network (persistent or not), by qualified name."""
+        state = dict(self.net.named_parameters())
+        state.update(self.net.named_buffers())
+        return state
+
+    @torch.no_grad()
+    def _keep_previous_epoch(self) -> None:
+        """At the start of epoch ``current_epoch + 1``: remember the state after the epoch before."""
+        self._previous_epoch = self.current_epoch
+        if self._evaluated_this_epoch:  # still the flag of the epoch that just ended
+            self._previous_acc = self.eval_acc
+            self._snapshot = {}
+            return
+        self._previous_acc = None
+        old, new = self._snapshot, {}
+        for name, tensor in self._state_tensors().items():
+            kept = old.get(name)
+            if kept is None or kept.shape != tensor.shape or kept.dtype != tensor.dtype \
+                    or kept.device != tensor.device:
+                kept = torch.empty_like(tensor, memory_format=torch.preserve_format)
+            new[name] = kept.copy_(tensor.detach())
+        self._snapshot = new
+
+    @torch.no_grad()
+    def rewind_to_previous_epoch(self) -> tuple[int, float | None]:
+        """After a NaN loss: ``(e, acc)`` for the last completed epoch ``e`` (0: none).
+
+        ``acc`` is its accuracy when that epoch was evaluated; otherwise ``None`` and the network's
+        parameters and buffers are set back to the snapshot taken after epoch ``e``, ready to be
+        evaluated (e.g. ``Trainer.validate``), which gives the accuracy a per-epoch validation
+        would have measured then.
+        """
+        if self._previous_epoch == 0 or self._previous_acc is not None:
+            return self._previous_epoch, self._previous_acc
+        if not self._snapshot:
+            raise RuntimeError("no snapshot of the previous epoch (keep_previous_epoch is off)")
+        current = self._state_tensors()
+        if set(current) != set(self._snapshot):
+            raise RuntimeError("the network's parameters/buffers changed since the previous epoch")
+        for name, tensor in current.items():
+            kept = self._snapshot[name]
+            if tensor.shape != kept.shape:
+                raise RuntimeError(f"{name} changed shape since the previous epoch")
+            tensor.copy_(kept)  # also across devices (Lightning's teardown may have moved the net)
+        return self._previous_epoch, None
 
     # --- evaluation ----------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:

@@ -19,9 +19,19 @@ class CandidateFailure(Exception):
 
 
 class NonFiniteLossError(CandidateFailure):
-    """The training loss became NaN/inf (the paper stops training at the first NaN loss)."""
+    """The training loss became NaN/inf (the paper stops training at the first NaN loss).
+
+    ``epoch`` and ``step`` (1-based) say where; ``loss`` is the value (nan, inf or -inf).
+    """
 
     status = "nan"
+
+    def __init__(self, message: str = "", *, epoch: int | None = None, step: int | None = None,
+                 loss: float | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.loss = loss
 
 
 class TimeBudgetExceeded(CandidateFailure):
@@ -88,13 +98,14 @@ class EvalRecord:
     """One evaluated candidate (JSON-serialisable with :meth:`to_dict`).
 
     Attributes:
-        status: ``ok`` or a failure: ``nan`` (non-finite loss), ``shape_error``, ``oom``,
+        status: ``ok`` or a failure: ``nan`` (non-finite loss; see ``nan_epoch``), ``shape_error``, ``oom``,
             ``too_slow`` (forward-time limit or wall-clock budget), ``too_large`` (memory
             estimate), ``error`` (anything else).
         val_acc: validation accuracy (fraction) after the last epoch (search mode); ``None``
             unless status is ``ok``.
         test_acc: test accuracy (fraction) after the last epoch (final mode), else ``None``.
-        reason: one line saying why a candidate failed ("" when ok).
+        reason: one line saying why a candidate failed; "" when ok, except for an ``ok`` record
+            whose training hit a NaN loss, where it says which epoch's accuracy was kept.
         seconds: wall-clock seconds for the whole evaluation (build + checks + training).
         num_params: parameters of the backbone (the architecture's own count when known;
             otherwise of the whole network).
@@ -108,6 +119,11 @@ class EvalRecord:
         device: ``cpu``/``cuda``/... (the too-slow check is hardware-dependent: record it).
         seed: the seed used for initialisation (and the shuffle when the caller set it).
         history: per-epoch rows (epoch, train_loss, lr, seconds, and the accuracy when evaluated).
+        nan_epoch: the epoch (1-based) in which the training loss became non-finite and training
+            stopped, else ``None``. With ``TrainerConfig.nan_policy="previous_epoch"`` (the
+            paper's) such a record is ``ok`` with the accuracy of the last completed epoch
+            (``nan_epoch - 1``; its history row holds it), or ``nan`` when ``nan_epoch`` is 1;
+            with ``nan_policy="fail"`` it is always ``nan``.
     """
 
     status: str = "ok"
@@ -126,6 +142,7 @@ class EvalRecord:
     device: str = "cpu"
     seed: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    nan_epoch: int | None = None
 
     @property
     def ok(self) -> bool:
