@@ -29,7 +29,12 @@ from nas.search.checkpoint import (
     set_global_rng_states,
     set_python_rng_state,
 )
-from nas.search.features import TRAINED_STATUSES, feature_table, search_settings, write_feature_table
+from nas.search.features import (
+    TRAINED_STATUSES,
+    feature_table,
+    search_settings,
+    write_feature_table,
+)
 from nas.search.first_generation import (
     FirstGenerationLock,
     FirstGenerationTimeout,
