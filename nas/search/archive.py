@@ -2,15 +2,19 @@
 
 The checkpoint records how many lines it covers; on resume the file is cut back to that many
 lines (a run killed between writing a line and its checkpoint redoes that candidate, with the
-same seed, so the archive ends up identical to an uninterrupted run's).
+same seed, so the archive ends up identical to an uninterrupted run's). Nothing cut is lost: the
+lines past the checkpoint are appended to ``<archive>.redone.jsonl`` first.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from nas.logging import to_jsonable
+
+log = logging.getLogger(__name__)
 
 
 class ArchiveError(RuntimeError):
@@ -49,9 +53,27 @@ class Archive:
             raise ArchiveError(f"{self.path} holds {len(self.records)} candidates but the checkpoint covers "
                                f"{keep}; rerun with search.restart=true to start this run over")
         if offset < len(data):
+            self._keep_aside(data[offset:])
             with open(self.path, "r+b") as fh:
                 fh.truncate(offset)
         return self.records
+
+    @property
+    def aside_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".redone.jsonl")
+
+    def _keep_aside(self, tail: bytes) -> None:
+        """Append the lines a resume will redo to ``aside_path`` (flushed before the cut)."""
+        if not tail.endswith(b"\n"):
+            tail += b"\n"
+        with open(self.aside_path, "ab") as fh:
+            fh.write(tail)
+            fh.flush()
+            os.fsync(fh.fileno())
+        lines = tail.count(b"\n")
+        if lines > 1 or len(self.records) == 0:  # more than the one candidate a kill interrupts
+            log.warning("%d line(s) of %s past its checkpoint are redone; kept in %s", lines, self.path,
+                        self.aside_path)
 
     def append(self, record: dict) -> dict:
         record = to_jsonable(record)

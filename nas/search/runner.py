@@ -147,7 +147,8 @@ class SearchRunner:
             atomic_write_text(path, json.dumps(current, indent=2))
 
     def _set_aside_previous_run(self) -> None:
-        names = [n for n in (CHECKPOINT, ARCHIVE, EXPERIMENT, RESULT, "figures") if (self.run_dir / n).exists()]
+        names = [n for n in (CHECKPOINT, ARCHIVE, self.archive.aside_path.name, EXPERIMENT, RESULT, "figures")
+                 if (self.run_dir / n).exists()]
         if not names:
             return
         aside = self.run_dir / f"restarted-{time.strftime('%Y%m%d-%H%M%S')}"
