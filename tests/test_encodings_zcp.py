@@ -22,12 +22,7 @@ from surrogates.encodings.zcp import ZCPEncoder
 K = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _linear_case(n=6, d=5, k=3, seed=0):

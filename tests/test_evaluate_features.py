@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from search_helpers import FAST
 
 from nas.search.features import (
@@ -32,12 +31,7 @@ ARM = ["strategy=surrogate_evolution", "surrogate=rf", "strategy.n_sampled=4", "
        "strategy.refit_every=2", "search.first_generation=null"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from nas.data import MiniDigitsDataModule
 from nas.training import (
     AUTO_LIMITS,
     STATUSES,
@@ -24,17 +23,6 @@ from nas.training import (
 )
 
 FAST = dict(max_epochs=2, forward_time_limit_s=None, time_budget_s=None)
-
-
-@pytest.fixture(scope="module")
-def dm():
-    """The real default dataset, shrunk: 2 training batches of 256, 1 evaluation batch."""
-    datamodule = MiniDigitsDataModule(
-        name="mini_addnist", input_shape=[3, 16, 16], num_classes=20,
-        n_train=512, n_valid=256, n_test=256, batch_size=256, on_device=False,
-    )
-    datamodule.setup()
-    return datamodule
 
 
 @pytest.fixture(scope="module")

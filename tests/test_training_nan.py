@@ -13,22 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from nas.data import MiniDigitsDataModule
 from nas.training import CandidateModule, EvalRecord, TrainerConfig, evaluate_candidate
 
 # No pre-training checks: every forward pass in train mode is a training step.
 BASE = dict(max_epochs=4, forward_time_limit_s=None, time_budget_s=None, memory_limit_mb=None)
 STEPS_PER_EPOCH = 2  # 512 training samples, batches of 256, drop_last
-
-
-@pytest.fixture(scope="module")
-def dm():
-    datamodule = MiniDigitsDataModule(
-        name="mini_addnist", input_shape=[3, 16, 16], num_classes=20,
-        n_train=512, n_valid=256, n_test=256, batch_size=256, on_device=False,
-    )
-    datamodule.setup()
-    return datamodule
 
 
 class NanAt(nn.Module):
