@@ -41,7 +41,8 @@ def config_digest(value: Any) -> str:
 # Keys added after runs were recorded, with the value that reproduces what those runs did. A
 # saved experiment without one of them gets it before comparing, so the refusal names the value
 # that resumes the old run exactly (e.g. ``trainer.nan_policy=fail``).
-LEGACY_VALUES = {("trainer", "nan_policy"): "fail", ("encoding", "fisher_mode"): "ours"}
+LEGACY_VALUES = {("trainer", "nan_policy"): "fail", ("encoding", "fisher_mode"): "ours",
+                 ("trainer", "forward_time"): "measured"}
 
 
 def with_legacy_values(saved: dict[str, Any]) -> dict[str, Any]:

@@ -80,6 +80,24 @@ def _tensors(value: Any) -> list[torch.Tensor]:
     return []
 
 
+# Seconds per multiply-add and per written activation element of a reference CPU thread: the
+# least-squares fit (relative error) of the timed forward pass of the paper's protocol (mean of 5
+# grad-enabled passes of a batch of 256) on the einspace seeds and 60 random samples at 3x16x16,
+# one thread (bench/forward_cost.py: rank correlation 0.977 with the timing; the estimate is
+# within 0.3-1.4x of the time for 80% of candidates, and the 0.05 s / 0.5 s limits decide alike
+# for 61/64 and 60/64 of them). Fixed constants: the estimate is the same on any machine and load.
+CPU_SECONDS_PER_MULTIPLY_ADD = 3.6e-11
+CPU_SECONDS_PER_ACTIVATION_ELEMENT = 9.3e-10
+
+
+def estimated_forward_seconds(cost: Any, batch_size: int) -> float:
+    """Seconds a reference CPU thread takes for one forward pass of ``batch_size`` samples, from a
+    :class:`nas.space.cost.ForwardCost` (per sample): load-independent, unlike the timed pass."""
+    per_sample = (cost.multiply_adds * CPU_SECONDS_PER_MULTIPLY_ADD
+                  + cost.activation_elements * CPU_SECONDS_PER_ACTIVATION_ELEMENT)
+    return float(batch_size * per_sample)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -8,7 +8,9 @@ no logger, checkpointing, progress bar, model summary or sanity check.
 Order of work, cheapest rejection first (steps 1-3 are :func:`precheck_candidate`, shared):
 1. memory estimate (from the tree, before building) → ``too_large``
 2. seeded build + move to the device (errors here are usually ``shape_error``)
-3. forward time on one training batch (mean of 5 passes) → ``too_slow``
+3. forward time on one training batch → ``too_slow``: timed (mean of 5 passes, the paper's; on a
+   GPU by default) or estimated from the counted forward cost (on a CPU by default: the same
+   on any load); ``TrainerConfig.forward_time``
 4. ``Trainer.fit`` for ``max_epochs``; evaluation only after the last epoch (the fitness is the
    last-epoch accuracy, so evaluating earlier epochs would only cost time) unless
    ``val_every_n_epochs`` asks for curves. Wall-clock budget → ``too_slow``. A NaN loss stops
@@ -30,8 +32,14 @@ import lightning as L
 import torch
 from torch import nn
 
+from nas.space.cost import forward_cost
 from nas.training.callbacks import WallClockBudget
-from nas.training.checks import count_parameters, estimate_memory_bytes, measure_forward_seconds
+from nas.training.checks import (
+    count_parameters,
+    estimate_memory_bytes,
+    estimated_forward_seconds,
+    measure_forward_seconds,
+)
 from nas.training.config import TrainerConfig
 from nas.training.module import CandidateModule
 from nas.training.record import (
@@ -387,14 +395,25 @@ def _precheck(candidate: Any, datamodule: Any, cfg: TrainerConfig, space: Any, s
         record.memory_mb = estimate / MB
         _check_memory(estimate, limit_mb, batch_size)
     forward_limit = cfg.forward_limit_for(device.type)
-    if forward_limit is not None:
-        record.forward_s, _ = measure_forward_seconds(net, x, cfg.forward_passes, forward_limit)
+    if forward_limit is None:
+        return net
+    if cfg.forward_time_for(device.type) == "estimated":
+        cost = forward_cost(net, x[:2])
+        record.forward_s = estimated_forward_seconds(cost, x.shape[0])
         if record.forward_s >= forward_limit:
             raise ForwardTooSlow(
-                f"mean forward time {record.forward_s:.3f} s per batch of {x.shape[0]} "
-                f">= limit {forward_limit:g} s on {device.type} "
-                f"(trainer.forward_time_limit_s=null lifts it)"
-            )
+                f"estimated forward time {record.forward_s:.3f} s per batch of {x.shape[0]} "
+                f"({cost.multiply_adds / 1e6:.1f} M multiply-adds, {cost.activation_elements / 1e3:.0f} k "
+                f"activation elements per sample) >= limit {forward_limit:g} s "
+                f"(trainer.forward_time=measured times it instead; trainer.forward_time_limit_s=null lifts it)")
+        return net
+    record.forward_s, _ = measure_forward_seconds(net, x, cfg.forward_passes, forward_limit)
+    if record.forward_s >= forward_limit:
+        raise ForwardTooSlow(
+            f"mean forward time {record.forward_s:.3f} s per batch of {x.shape[0]} "
+            f">= limit {forward_limit:g} s on {device.type} "
+            f"(trainer.forward_time_limit_s=null lifts it)"
+        )
     return net
 
 

@@ -95,7 +95,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.space.modules import DotProduct, LinearConv2d
+from nas.space.cost import CONVOLUTIONS, arithmetic_modules, batch_size_of, multiply_adds
+from nas.space.modules import LinearConv2d
 
 PROXIES: tuple[str, ...] = ("grad_norm", "snip", "grasp", "fisher", "jacob_cov", "plain", "synflow")
 EXTRA_PROXIES: tuple[str, ...] = ("nwot", "l2_norm", "params", "flops")
@@ -105,7 +106,7 @@ FISHER_MODES: tuple[str, ...] = ("foresight", "ours")  # the first is the defaul
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 JACOB_K = 1e-5
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONV = CONVOLUTIONS
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 NetOrFactory = nn.Module | Callable[[], nn.Module]
@@ -241,24 +242,10 @@ def nwot_score(kernel: torch.Tensor) -> float:
     return float(logdet) if float(sign) != 0 else float("nan")
 
 
-def _flop_modules(net: nn.Module) -> list[nn.Module]:
-    return [m for m in net.modules() if isinstance(m, (nn.Linear, LinearConv2d, DotProduct, *_CONV))]
-
-
 def _flops_hook(counter: list):
+    """Adds multiply-adds per sample (``nas.space.cost``, the trainer's forward-cost count)."""
     def hook(module, inputs, output):
-        per = output.shape[0] if output.dim() > 0 else 1
-        if isinstance(module, nn.Linear):
-            n = output.numel() * module.in_features
-        elif isinstance(module, LinearConv2d):
-            n = output.numel() * module.in_channels * module.kernel * module.kernel
-        elif isinstance(module, _CONV):
-            n = output.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
-        elif isinstance(module, DotProduct):
-            n = output.numel() * inputs[0][0].shape[-1]
-        else:
-            return
-        counter[0] += n / per
+        counter[0] += multiply_adds(module, inputs, output) / batch_size_of(output)
     return hook
 
 
@@ -443,7 +430,7 @@ def flops(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
     def run():
         model = fresh_network(net)
         counter = [0.0]
-        _forward_with_hook(model, _flop_modules(model), _flops_hook(counter), x)
+        _forward_with_hook(model, arithmetic_modules(model), _flops_hook(counter), x)
         return counter[0]
     return _guard("flops", run, events)
 
@@ -505,7 +492,7 @@ def _shared_pass(model, x, y, loss_fn, want, result, events, fisher_mode) -> Non
     if "nwot" in want:
         handles += [m.register_forward_hook(_relu_hook(kernel)) for m in model.modules() if isinstance(m, nn.ReLU)]
     if "flops" in want:
-        handles += [m.register_forward_hook(_flops_hook(flop_counter)) for m in _flop_modules(model)]
+        handles += [m.register_forward_hook(_flops_hook(flop_counter)) for m in arithmetic_modules(model)]
 
     def fail(names, err):
         for n in names:
