@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.logging.loggers import (
+    LOGGER_OUTPUTS,
+    WANDB_RUN_ID_FILE,
     DiskLogger,
     NullLogger,
     RunLogger,
     WandbRunLogger,
     atomic_write_text,
+    merge_rows_by_step,
     to_jsonable,
 )
 
@@ -29,6 +32,9 @@ __all__ = [
     "create_logger",
     "atomic_write_text",
     "to_jsonable",
+    "merge_rows_by_step",
+    "LOGGER_OUTPUTS",
+    "WANDB_RUN_ID_FILE",
 ]
 
 
