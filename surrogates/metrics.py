@@ -2,7 +2,9 @@
 
 Search logging (``surrogate/kendall_tau`` at each refit), the evaluation protocols and the figures
 all call these functions, so a number in a log, a table and a plot title always means the same
-thing.
+thing. The correlations are scipy's (``kendalltau`` tau-b, O(n log n); ``spearmanr``;
+``pearsonr``; ``rankdata``); this module adds only what scipy lacks: one policy for bad input and
+precision@k.
 
 Conventions, shared by every function:
 
@@ -10,22 +12,19 @@ Conventions, shared by every function:
   column is flattened). A length mismatch raises :class:`ValueError`; nothing else raises.
 - Pairs where either value is not finite (NaN, ±inf: e.g. a failed candidate's accuracy) are dropped
   before anything is computed.
-- Correlations are NaN (silently, no ``RuntimeWarning``) when fewer than two pairs remain or either
-  side is constant; ``mae``/``rmse`` are NaN when no pair remains.
+- Correlations are NaN (silently: scipy's constant-input warning is never raised, because such
+  input never reaches it) when fewer than two pairs remain or either side is constant;
+  ``mae``/``rmse`` are NaN when no pair remains.
 - Higher is better on both sides (accuracies, or scores that rank like accuracies).
-
-Everything is plain numpy; scipy is the reference only in the tests. Kendall's tau-b uses Knight's
-O(n log n) algorithm: sort by (true, pred), count ties, and count discordant pairs as the inversions
-of the ``pred`` ranks in that order, with a bottom-up merge sort vectorised over whole levels
-(``log2 n`` numpy passes, so 100,000 items take well under a second).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 __all__ = [
     "kendall_tau",
@@ -62,130 +61,33 @@ def _is_constant(x: np.ndarray) -> bool:
     return bool(np.all(x == x[0]))
 
 
-def _tie_pairs(sorted_values: np.ndarray) -> int:
-    """Number of tied pairs, sum over groups of t*(t-1)/2, in an already sorted array."""
-    if sorted_values.size < 2:
-        return 0
-    boundaries = np.flatnonzero(np.diff(sorted_values) != 0)
-    sizes = np.diff(np.concatenate(([0], boundaries + 1, [sorted_values.size])))
-    return int((sizes * (sizes - 1) // 2).sum())
-
-
-def _count_inversions(ranks: np.ndarray) -> int:
-    """Pairs i < j with ranks[i] > ranks[j] (strict), for non-negative integer ranks.
-
-    Bottom-up merge sort, one numpy pass per level: at width ``w`` the array is sorted within
-    blocks of ``w``; blocks ``2k`` (left) and ``2k+1`` (right) form pair ``k``. Offsetting each
-    value by ``k * m`` (``m`` > every rank) makes all left blocks one globally sorted array, so one
-    ``searchsorted`` counts, for every right element, the left elements of its pair above it.
-    """
-    n = ranks.size
-    if n < 2:
-        return 0
-    s = ranks.astype(np.int64, copy=True)
-    m = int(s.max()) + 1
-    idx = np.arange(n, dtype=np.int64)
-    inversions = 0
-    width = 1
-    while width < n:
-        block = idx // width
-        pair = block // 2
-        keys = pair * m + s
-        is_right = (block % 2) == 1
-        left = keys[~is_right]  # sorted: blocks sorted inside, pair offsets increase
-        right_keys = keys[is_right]
-        right_pair = pair[is_right]
-        # Left elements of the same pair that are strictly greater than each right element.
-        end_of_pair = np.searchsorted(left, right_pair * m + (m - 1), side="right")
-        not_greater = np.searchsorted(left, right_keys, side="right")
-        inversions += int((end_of_pair - not_greater).sum())
-        # Merge: a global sort keeps each pair inside its own index range (offsets differ).
-        merged = np.sort(keys, kind="stable")
-        s = merged - (idx // (2 * width)) * m
-        width *= 2
-    return inversions
-
-
-def _dense_ranks(x: np.ndarray) -> np.ndarray:
-    """0-based dense ranks (equal values share a rank, no gaps)."""
-    return np.unique(x, return_inverse=True)[1].ravel()
-
-
-def rankdata_average(x: ArrayLike) -> np.ndarray:
-    """1-based ranks with ties given the average of the ranks they span (like scipy's default)."""
-    a = np.asarray(x, dtype=float).ravel()
-    n = a.size
-    if n == 0:
-        return np.zeros(0)
-    order = np.argsort(a, kind="mergesort")
-    sorted_a = a[order]
-    # Group starts in the sorted array; each group gets the mean of positions start+1 .. end.
-    starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_a) != 0) + 1))
-    ends = np.concatenate((starts[1:], [n]))
-    group_rank = (starts + 1 + ends) / 2.0
-    ranks = np.empty(n)
-    ranks[order] = np.repeat(group_rank, ends - starts)
-    return ranks
-
-
-def _pearson_valid(p: np.ndarray, t: np.ndarray) -> float:
+def _correlation(statistic: Callable[[np.ndarray, np.ndarray], Any], pred: ArrayLike, true: ArrayLike) -> float:
+    """scipy's ``statistic`` under this module's policy: NaN for < 2 pairs or a constant side."""
+    p, t = _valid_pairs(pred, true)
     if p.size < 2 or _is_constant(p) or _is_constant(t):
         return float("nan")
-    dp = p - p.mean()
-    dt = t - t.mean()
-    # Normalise each side first, as scipy does, so large magnitudes cannot overflow.
-    dp /= np.linalg.norm(dp)
-    dt /= np.linalg.norm(dt)
-    r = float(np.dot(dp, dt))
-    return max(-1.0, min(1.0, r))
+    value = float(statistic(p, t).statistic)
+    return max(-1.0, min(1.0, value)) if math.isfinite(value) else float("nan")
 
 
 def kendall_tau(pred: ArrayLike, true: ArrayLike) -> float:
-    """Kendall's tau-b (ties on either side handled), O(n log n).
-
-    tau_b = (C - D) / sqrt((n0 - n1) (n0 - n2)) with n0 = n(n-1)/2, n1/n2 the pairs tied in
-    ``true``/``pred``. Symmetric in its arguments.
-    """
-    p, t = _valid_pairs(pred, true)
-    n = p.size
-    if n < 2 or _is_constant(p) or _is_constant(t):
-        return float("nan")
-    order = np.lexsort((p, t))  # by true, then by pred
-    t_sorted = t[order]
-    p_ranks = _dense_ranks(p)[order]
-    n0 = n * (n - 1) // 2
-    ties_true = _tie_pairs(t_sorted)
-    # Pairs tied on both: equal true and equal pred are adjacent after the lexsort.
-    joint = np.ones(n - 1, dtype=bool)
-    joint &= np.diff(t_sorted) == 0
-    joint &= np.diff(p_ranks) == 0
-    starts = np.concatenate(([0], np.flatnonzero(~joint) + 1))
-    sizes = np.diff(np.concatenate((starts, [n])))
-    ties_both = int((sizes * (sizes - 1) // 2).sum())
-    ties_pred = _tie_pairs(np.sort(p))
-    # Within a run of equal `true` the pred ranks are ascending, so every strict inversion is a
-    # pair with true_i < true_j and pred_i > pred_j: a discordant pair.
-    discordant = _count_inversions(p_ranks)
-    numerator = n0 - ties_true - ties_pred + ties_both - 2 * discordant
-    denominator = math.sqrt(float(n0 - ties_true)) * math.sqrt(float(n0 - ties_pred))
-    if denominator == 0:
-        return float("nan")
-    tau = numerator / denominator
-    return max(-1.0, min(1.0, tau))
+    """Kendall's tau-b (ties on either side handled; ``scipy.stats.kendalltau``). Symmetric."""
+    return _correlation(stats.kendalltau, pred, true)
 
 
 def spearman(pred: ArrayLike, true: ArrayLike) -> float:
-    """Spearman's rho: Pearson correlation of the average ranks (ties share their mean rank)."""
-    p, t = _valid_pairs(pred, true)
-    if p.size < 2:
-        return float("nan")
-    return _pearson_valid(rankdata_average(p), rankdata_average(t))
+    """Spearman's rho: Pearson correlation of the average ranks (``scipy.stats.spearmanr``)."""
+    return _correlation(stats.spearmanr, pred, true)
 
 
 def pearson(pred: ArrayLike, true: ArrayLike) -> float:
-    """Pearson's linear correlation coefficient."""
-    p, t = _valid_pairs(pred, true)
-    return _pearson_valid(p, t)
+    """Pearson's linear correlation coefficient (``scipy.stats.pearsonr``)."""
+    return _correlation(stats.pearsonr, pred, true)
+
+
+def rankdata_average(x: ArrayLike) -> np.ndarray:
+    """1-based ranks with ties given the average of the ranks they span (``scipy.stats.rankdata``)."""
+    return stats.rankdata(np.asarray(x, dtype=float).ravel(), method="average")
 
 
 def mae(pred: ArrayLike, true: ArrayLike) -> float:
