@@ -2,8 +2,11 @@
 
 The checkpoint records how many lines it covers; on resume the file is cut back to that many
 lines (a run killed between writing a line and its checkpoint redoes that candidate, with the
-same seed, so the archive ends up identical to an uninterrupted run's). Nothing cut is lost: the
-lines past the checkpoint are appended to ``<archive>.redone.jsonl`` first.
+same seed, so the archive ends up identical to an uninterrupted run's). Without a checkpoint the
+state is rebuilt by replaying the archive (``nas.search.replay``), and the file is cut only after
+the last record that replays. Nothing cut is lost: the lines cut (a last line a kill left half
+written included) are appended to ``<archive>.redone.jsonl`` first. The file is never cut
+otherwise.
 """
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ class Archive:
         self.path = Path(path)
         self.records: list[dict] = []
 
-    def load(self, keep: int | None = None) -> list[dict]:
+    def load(self, keep: int | None = None, warn: bool = True, cut: bool = True) -> list[dict]:
         """Read the archive, keeping the first ``keep`` records and cutting the file after them
-        (``None``: keep every complete line; a last line cut short by a kill is dropped)."""
+        (``None``: keep every complete line; a last line cut short by a kill is set aside). The
+        lines cut go to ``aside_path``; ``warn=False``: the caller says why they were cut;
+        ``cut=False``: only read, the file is left as it is."""
         self.records = []
         if not self.path.exists():
             if keep:
@@ -52,8 +57,8 @@ class Archive:
         if keep is not None and len(self.records) < keep:
             raise ArchiveError(f"{self.path} holds {len(self.records)} candidates but the checkpoint covers "
                                f"{keep}; rerun with search.restart=true to start this run over")
-        if offset < len(data):
-            self._keep_aside(data[offset:])
+        if offset < len(data) and cut:
+            self._keep_aside(data[offset:], warn)
             with open(self.path, "r+b") as fh:
                 fh.truncate(offset)
         return self.records
@@ -62,7 +67,7 @@ class Archive:
     def aside_path(self) -> Path:
         return self.path.with_name(self.path.stem + ".redone.jsonl")
 
-    def _keep_aside(self, tail: bytes) -> None:
+    def _keep_aside(self, tail: bytes, warn: bool = True) -> None:
         """Append the lines a resume will redo to ``aside_path`` (flushed before the cut)."""
         if not tail.endswith(b"\n"):
             tail += b"\n"
@@ -71,7 +76,7 @@ class Archive:
             fh.flush()
             os.fsync(fh.fileno())
         lines = tail.count(b"\n")
-        if lines > 1 or len(self.records) == 0:  # more than the one candidate a kill interrupts
+        if warn and (lines > 1 or len(self.records) == 0):  # more than the one candidate a kill interrupts
             log.warning("%d line(s) of %s past its checkpoint are redone; kept in %s", lines, self.path,
                         self.aside_path)
 

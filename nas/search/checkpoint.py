@@ -73,7 +73,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(path)
     if not path.exists():
         return None
-    hint = f"the checkpoint {path} is corrupted; rerun with search.restart=true to start this run over"
+    hint = (f"the checkpoint {path} is corrupted; move it away (e.g. to {path.name}.damaged) and rerun to "
+            "rebuild the state from the archive, or rerun with search.restart=true to start this run over")
     try:
         wrapper = json.loads(path.read_text(encoding="utf-8"))
         body = wrapper["body"]
