@@ -20,4 +20,9 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C outside the task (start-up, between sweep jobs): one line, 130
+        from nas.hydra_utils import command_line, interrupted
+
+        interrupted("search.py", f"while starting up; to run (or resume) it: {command_line()}")

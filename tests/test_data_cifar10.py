@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets.cifar as tv_cifar
+from synthetic_data import write_fake_cifar10
 from torchvision import transforms
 
 from nas.data import CIFAR10DataModule, DatasetError, train_valid_split
 from nas.data.augment import random_crop, random_hflip
 from nas.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
-from nas.data.synthetic import write_fake_cifar10
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from synthetic_data import SMALL_SPLITS, write_unseen_npy
 
 from nas.data import UNSEEN_NAS_SPECS, DatasetError, UnseenNASDataModule
-from nas.data.synthetic import SMALL_SPLITS, write_unseen_npy
 
 EXPECTED = {  # seed_system.md §5: (C, H, W) fed to the net, classes
     "addnist": ((3, 28, 28), 20),

@@ -226,3 +226,35 @@ def test_cli_failed_candidate_exits_nonzero_with_a_result(tmp_path):
     result = _result(tmp_path)
     assert result["status"] == "too_slow" and result["val_acc"] is None and "reason:" in proc.stdout
     assert "trainer.forward_time_limit_s=null lifts it" in proc.stdout  # the override that lifts it
+
+
+def _search_run_with_config(space, run_dir: Path) -> None:
+    """A search run dir as the runner leaves it: archive plus experiment.json (mini_multnist, 512
+    training images, a memory limit of its own)."""
+    from nas.search.identity import experiment_config
+
+    _write_archive(run_dir, space)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        search = compose("search", overrides=["dataset=mini_multnist", "dataset.n_train=512", "dataset.n_valid=256",
+                                              "dataset.n_test=256", "space.mem_limit_mb=1234"])
+    (run_dir / "experiment.json").write_text(json.dumps(experiment_config(search), default=str))
+
+
+def test_train_from_a_run_uses_the_runs_dataset_and_space(space, tmp_path):
+    search_dir = tmp_path / "search"
+    _search_run_with_config(space, search_dir)
+    cfg = _compose(["logger=none", f"run={search_dir}", "trainer.max_epochs=1"])  # default dataset: mini_addnist
+    with pytest.warns(UserWarning, match="skipped 1"):
+        result = train(cfg, run_dir=tmp_path / "out")
+    assert result["status"] == "ok"
+    assert result["config"]["dataset"]["name"] == "mini_multnist" and result["config"]["dataset"]["n_train"] == 512
+    assert result["config"]["space"]["mem_limit_mb"] == 1234
+
+
+def test_train_from_a_run_refuses_another_dataset_on_the_command_line(space, tmp_path):
+    search_dir = tmp_path / "search"
+    _search_run_with_config(space, search_dir)
+    proc = _run(tmp_path / "out", f"run={search_dir}", "dataset=mini_addnist", "logger=none")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "searched on dataset 'mini_multnist'" in proc.stderr and "dataset=mini_addnist (to train" in proc.stderr
+    assert not (tmp_path / "out" / "result.json").exists()

@@ -122,7 +122,7 @@ class CIFAR10DataModule(InMemoryDataModule):
         if data.dtype != np.uint8 or data.ndim != 4 or data.shape[1:] != (32, 32, 3):
             raise DatasetError(
                 f"CIFAR-10 in {self.root}: images are {data.dtype} {data.shape}; expected uint8 "
-                "(N, 32, 32, 3)\n" + self._missing_message("malformed data")
+                "(N, 32, 32, 3). " + self._missing_message("malformed data")
             )
         x = torch.from_numpy(np.ascontiguousarray(data.transpose(0, 3, 1, 2)))
         y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
@@ -131,8 +131,8 @@ class CIFAR10DataModule(InMemoryDataModule):
     def _missing_message(self, reason: str) -> str:
         folder = self.root / "cifar-10-batches-py"
         return (
-            f"CIFAR-10 could not be read from {folder} ({reason}).\n"
-            f"Expected the python version of CIFAR-10 there: {', '.join(CIFAR10_FILES)}.\n"
+            f"CIFAR-10 could not be read from {folder} ({reason}). "
+            f"Expected the python version of CIFAR-10 there: {', '.join(CIFAR10_FILES)}. "
             f"Download {CIFAR10_URL} on a machine with internet and extract it into {self.root} "
             f"(so that {folder} exists), or run torchvision.datasets.CIFAR10('{self.root}', "
             "download=True) there. The data root is paths.data_dir (env NAS_DATA_DIR)."

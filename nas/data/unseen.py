@@ -39,6 +39,7 @@ UNSEEN_NAS_SOURCE = (
     "(https://github.com/linusericsson/einspace) describes the same layout for them and for the "
     "NAS-Bench-360 tasks."
 )
+NPY_MAGIC = b"\x93NUMPY"  # the first six bytes of every file numpy.save writes
 
 
 @dataclass(frozen=True)
@@ -177,12 +178,12 @@ class UnseenNASDataModule(InMemoryDataModule):
     def _check_files_exist(self) -> None:
         if not self.folder.is_dir():
             raise DatasetError(
-                f"Dataset {self.name!r}: folder {self.folder} does not exist.\n" + self._layout_help()
+                f"Dataset {self.name!r}: folder {self.folder} does not exist. " + self._layout_help()
             )
         missing = [f for f in self._file_names() if not (self.folder / f).is_file()]
         if missing:
             raise DatasetError(
-                f"Dataset {self.name!r}: {self.folder} lacks {', '.join(missing)}.\n"
+                f"Dataset {self.name!r}: {self.folder} lacks {', '.join(missing)}. "
                 + self._layout_help()
             )
 
@@ -221,6 +222,18 @@ class UnseenNASDataModule(InMemoryDataModule):
     def _open(self, path: Path) -> np.ndarray:
         """Memory-map one .npy file (reads the header only), or explain why it cannot be read."""
         try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(NPY_MAGIC))
+        except OSError as err:
+            raise self._file_error(path, f"cannot be read: {err.strerror}") from None
+        if head != NPY_MAGIC:
+            found = ("is empty" if not head else "is a zip archive (an .npz?)" if head.startswith(b"PK")
+                     else f"starts with {head!r}")
+            raise self._file_error(
+                path, f"is not a NumPy .npy file: it {found}, not the bytes \\x93NUMPY that numpy.save "
+                      "writes first"
+            )
+        try:
             return np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as err:  # object arrays, bad header, truncated data
             reason = str(err)
@@ -235,18 +248,16 @@ class UnseenNASDataModule(InMemoryDataModule):
         return [f"{s}_{k}.npy" for s in SPLITS for k in ("x", "y")]
 
     def _file_error(self, path: Path, problem: str) -> DatasetError:
-        return DatasetError(f"Dataset {self.name!r}: {path} {problem}.\n" + self._layout_help())
+        return DatasetError(f"Dataset {self.name!r}: {path} {problem}. " + self._layout_help())
 
     def _layout_help(self) -> str:
+        """One line: the six files with their dtypes and shapes, the data root, the source."""
         c, h, w = self.spec.raw_shape
-        lines = [
-            f"Expected in {self.folder}/ (data_dir = {self.data_dir}; set paths.data_dir or "
-            "the NAS_DATA_DIR environment variable):",
-        ]
-        for s in SPLITS:
-            lines.append(
-                f"  {s}_x.npy  float32 (N, {c}, {h}, {w})    "
-                f"{s}_y.npy  integer (N,) labels in [0, {self.num_classes - 1}]"
-            )
-        lines.append(UNSEEN_NAS_SOURCE)
-        return "\n".join(lines)
+        xs = ", ".join(f"{s}_x.npy" for s in SPLITS)
+        ys = ", ".join(f"{s}_y.npy" for s in SPLITS)
+        return (
+            f"Expected in {self.folder}/: {xs} (float32 (N, {c}, {h}, {w}), channels first) and "
+            f"{ys} (integer (N,) labels in [0, {self.num_classes - 1}]), saved with numpy.save; "
+            f"the data root is {self.data_dir} (set paths.data_dir or the NAS_DATA_DIR environment "
+            f"variable). {UNSEEN_NAS_SOURCE}"
+        )

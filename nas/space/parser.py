@@ -30,6 +30,9 @@ _LEGACY = [
     (re.compile(r"dot_product\(scaled=False\)"), lambda m: "dot_product"),
 ]
 _MAX_ARGS = 48
+_CONTEXT = 60  # characters of the string shown on either side of an error's position
+_NAME_SHOWN = 40  # characters of an unexpected name echoed back
+MARK = ">>>HERE>>>"  # where the error is, inside the excerpt
 
 _DESCRIBE = {
     G.NETWORK: "a network (sequential, branching(2|4|8), routing)",
@@ -51,16 +54,36 @@ def describe(level: str) -> str:
     return _DESCRIBE[level]
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line: whitespace as spaces, other unprintable characters escaped."""
+    return "".join(c if c.isprintable() else " " if c.isspace() else repr(c)[1:-1] for c in text)
+
+
+def excerpt(text: str, position: int, context: int = _CONTEXT) -> str:
+    """``text`` around ``position`` on one line: up to ``context`` characters on each side, cut
+    ends marked ``...`` and the position marked with :data:`MARK` (a 100 kB string is not echoed)."""
+    start, end = max(0, position - context), min(len(text), position + context)
+    return ("..." if start else "") + _printable(text[start:position]) + MARK + \
+        _printable(text[position:end]) + ("..." if end < len(text) else "")
+
+
+def shown_name(name: str) -> str:
+    """``repr(name)``, cut to :data:`_NAME_SHOWN` characters (with its length) when longer."""
+    if len(name) <= _NAME_SHOWN:
+        return repr(name)
+    return f"{name[:_NAME_SHOWN]!r}... ({len(name)} characters)"
+
+
 class ParseError(ValueError):
-    """A string that is not an architecture. ``position`` indexes the offending character."""
+    """A string that is not an architecture. ``position`` indexes the offending character.
+
+    The message is one line: what was wrong, the position, the string's length, and up to 60
+    characters of context on each side of the position (the position marked ``>>>HERE>>>``)."""
 
     def __init__(self, message: str, text: str, position: int, expected: str | None = None):
         self.message, self.text, self.position, self.expected = message, text, position, expected
-        start = max(0, position - 30)
-        excerpt = text[start:position + 30]
-        caret = " " * (position - start + (3 if start else 0)) + "^"
-        prefix = "..." if start else ""
-        super().__init__(f"{message} (at position {position})\n  {prefix}{excerpt}\n  {caret}")
+        super().__init__(f"{message} (at position {position} of {len(text)} characters: "
+                         f"{excerpt(text, position)})")
 
 
 def canonical_name(name: str) -> str:
@@ -89,7 +112,7 @@ class _Parser:
     def read_name(self, pos: int, level: str) -> tuple[str, int]:
         match = _IDENT.match(self.text, pos)
         if not match:
-            found = repr(self.text[pos]) if pos < self.n else "the end of the string"
+            found = shown_name(self.text[pos]) if pos < self.n else "the end of the string"
             self.fail(f"expected {describe(level)}, found {found}", pos, describe(level))
         ident, end = match.group(), match.end()
         if ident in _ARG_IDENTS and end < self.n and self.text[end] == "(":
@@ -110,11 +133,11 @@ class _Parser:
                     hint = " (wrap terminals as computation[...])"
                 else:
                     hint = ""
-                self.fail(f"expected {describe(level)}, found {name!r}{hint}", pos, describe(level))
+                self.fail(f"expected {describe(level)}, found {shown_name(name)}{hint}", pos, describe(level))
         else:
             op = self.table[level].get(name)
             if op is None:
-                self.fail(f"expected {describe(level)}, found {name!r}", pos, describe(level))
+                self.fail(f"expected {describe(level)}, found {shown_name(name)}", pos, describe(level))
         node = Node(level, parent, index, 0 if parent is None else parent.depth + 1)
         node.op, node.pos = op, pos
         if parent is not None:

@@ -88,6 +88,30 @@ class TransferRF(RefitOnLoad, Predictor):
             )
         return files
 
+    def check_sources(self) -> list[Path]:
+        """The source files, or ``FileNotFoundError`` naming the files expected (full paths) and
+        the command that makes them. A search calls this before anything trains; ``fit`` reads
+        the files later (a saved predictor loads without them)."""
+        p = self.params
+        try:
+            return self.source_files()
+        except FileNotFoundError as err:
+            folder = Path(p["transfer_dir"]).expanduser().absolute()
+            if p["source_datasets"]:
+                wanted = [d for d in p["source_datasets"] if d != p["dataset"]]
+                expected = (f"one of {', '.join(str(folder / f'{d}_seed=<seed>.csv') for d in wanted)} "
+                            "(surrogate.source_datasets)") if wanted else \
+                    f"a source dataset other than {p['dataset']!r} in surrogate.source_datasets"
+            else:
+                expected = f"{folder}/<dataset>_seed=<seed>.csv for a dataset other than {p['dataset']!r}"
+            raise FileNotFoundError(
+                f"{err}. tr_rf learns from finished searches on other datasets and expects {expected} "
+                f"(or set surrogate.transfer_dir to a folder that holds such files). Make one per "
+                f"finished search on another dataset with: python evaluate.py task=features "
+                f"\"run='<its run dir, e.g. outputs/search/multnist/surrogate_evolution-rf-graf_zcp/seed=0>'\" "
+                f"export_dir={folder}"
+            ) from None
+
     def _transfer_tables(self) -> list[tuple[Path, pd.DataFrame]]:
         if self._tables is None:
             self._tables = [(path, read_feature_table(path)) for path in self.source_files()]
