@@ -1,19 +1,58 @@
-"""Measure finished runs (DESIGN §1.4).
+"""Measure finished runs (DESIGN §1.4): one ``task`` per call, each done by its own package.
 
     python evaluate.py task=sweep sweep_dir=outputs/multirun/paper_baselines
+        Every search under sweep_dir (<dataset>/<arm>/seed=<s>/archive.jsonl): sweep_summary.{csv,md}
+        (dataset x arm: best validation accuracy, mean ± standard error over seeds) and
+        sweep_<dataset>.png (best-so-far curves). nas.search.aggregate.sweep_task.
 
-Writes sweep_summary.{csv,md} (dataset x arm: best validation accuracy, mean ± standard error
-over seeds) and sweep_<dataset>.png (best-so-far curves) into outputs/evaluate/sweep/<time>/.
+    python evaluate.py task=features run=<search run dir> [encoding=zcp] [features_seed=0]
+        The run's feature table: <run>/features.csv (id, the encoding's columns, accuracy), by
+        default with exactly the settings of the search's own encoder, and a copy in
+        export_dir/<dataset>_seed=<s>.csv (export_dir=null: none). A table with other settings never
+        replaces features.csv: it goes to features-<encoding>-<digest>.csv.
+        surrogates.feature_tables.features_task.
+
+    python evaluate.py task=surrogate protocol=<in_run|one_to_one|leave_one_out> \\
+            features_dir=<dir of <dataset>_seed=<s>.csv> predictors=[rf,xgb]
+        Ranking quality of the predictors under one of the paper's protocols: results.csv,
+        table_<metric>.{csv,md} (datasets x predictors, with a mean row) and table_kendall_tau.png.
+        surrogates.report.surrogate_task.
+
+Outputs go to outputs/evaluate/<task>/<time>/ (task=features writes its tables into the run and
+export_dir, and only its log there); conf/evaluate.yaml lists every option. A missing input or an invalid option ends with
+``evaluate.py: error: ...`` and exit status 1.
 """
+import importlib
+import sys
+
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+TASKS = {  # task -> "module:function(cfg, out_dir, logger)"; imported only when chosen
+    "sweep": "nas.search.aggregate:sweep_task",
+    "features": "surrogates.feature_tables:features_task",
+    "surrogate": "surrogates.report:surrogate_task",
+}
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from nas.search.evaluate_cli import main as evaluate_main  # imported here: `--help` stays fast
+    if cfg.task not in TASKS:
+        sys.exit(f"evaluate.py: error: unknown task {cfg.task!r}; available: {', '.join(TASKS)}")
+    from nas.hydra_utils import hydra_run_dir  # imported here: `--help` stays fast
+    from nas.logging import create_logger
 
-    evaluate_main(cfg)
+    module, function = TASKS[cfg.task].split(":")
+    task = getattr(importlib.import_module(module), function)
+    out_dir = hydra_run_dir()
+    logger = create_logger(cfg.get("logger"), run_dir=str(out_dir), job_type="evaluate", name=f"evaluate-{cfg.task}",
+                           config=OmegaConf.to_container(cfg, resolve=True))
+    try:
+        task(cfg, out_dir, logger)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"evaluate.py: error: {err}")
+    finally:
+        logger.finish()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ to 28x28 (the full AddNIST is not needed for timing). The baseline is one timed
 forward+backward (cross-entropy, train mode, after one untimed warm-up pass) times 7; the
 proxies are ``proxies.compute_proxies`` on the 7 paper proxies, what ``ZCPEncoder.encode_one``
 runs (build excluded: the seeded network is built first). ``--per-proxy`` also times each
-proxy's separate function (slow: grasp alone is ~6 F+B on wideresnet16_4).
+proxy computed alone by ``compute_proxies`` (slow: grasp alone is ~6 F+B on wideresnet16_4).
 The machine is shared: one F+B sample per network makes single ratios noisy.
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main() -> None:
             parts = []
             for name in P.PROXIES:
                 t0 = time.perf_counter()
-                P.PROXY_FUNCTIONS[name](fresh, x, y)
+                P.compute_proxies(fresh, x, y, [name])
                 parts.append(f"{name}={1e3 * (time.perf_counter() - t0):.0f}")
             print("    separate: " + " ".join(parts))
     rs = sorted(ratios)

@@ -18,15 +18,14 @@ Conventions shared by every protocol:
 - Every protocol returns a DataFrame with ``n_train``, ``n_test`` and the metrics of
   ``surrogates.metrics.rank_metrics`` (kendall_tau, spearman, pearson, mae, rmse, precision_at_10).
 
-``results_table`` pivots such rows into the paper's datasets x predictors table and ``to_markdown``
-prints it.
+``results_table`` pivots such rows into the paper's datasets x predictors table
+(``nas.markdown.to_markdown`` prints it).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from surrogates.metrics import rank_metrics
@@ -39,7 +38,6 @@ __all__ = [
     "one_to_one",
     "leave_one_out",
     "results_table",
-    "to_markdown",
 ]
 
 DEFAULT_LIMITS = tuple(range(100, 1000, 100))  # LIMITS of evaluate_transfer.py (§8.4)
@@ -145,10 +143,6 @@ def one_to_one(
     return pd.DataFrame([{"n_train": int(y.size), "n_test": len(test), **_score(model, test, columns, "target")}])
 
 
-def _dataset_frames(value: Tables) -> list[pd.DataFrame]:
-    return _frames(value)[0]
-
-
 def leave_one_out(
     frames_by_dataset: Mapping[str, Tables],
     target: str | Sequence[str] | None,
@@ -222,18 +216,3 @@ def results_table(
     if average:
         table.loc["mean"] = table.mean(axis=0, skipna=True)
     return table
-
-
-def to_markdown(table: pd.DataFrame, digits: int = 3, missing: str = "-") -> str:
-    """A GitHub-flavoured markdown table of ``table`` (index as the first column)."""
-
-    def cell(v: Any) -> str:
-        if isinstance(v, float | np.floating):
-            return missing if not np.isfinite(v) else f"{v:.{digits}f}"
-        return str(v)
-
-    header = [str(table.index.name or "")] + [str(c) for c in table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
-    for label, values in table.iterrows():
-        lines.append("| " + " | ".join([str(label)] + [cell(v) for v in values]) + " |")
-    return "\n".join(lines)

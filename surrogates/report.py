@@ -1,8 +1,8 @@
 """Run a surrogate evaluation protocol over predictors and write the paper-style tables and a plot.
 
-Used by ``evaluate.py task=surrogate``. Inputs are feature files ``<dataset>_seed=<s>.csv`` (from
-``evaluate.py task=features`` or searches with a feature-based surrogate); outputs go to one
-directory: ``results.csv`` (every protocol row), ``table_<metric>.{csv,md}`` (datasets x
+``surrogate_task`` is ``evaluate.py task=surrogate``. Inputs are feature files
+``<dataset>_seed=<s>.csv`` (from ``evaluate.py task=features`` or searches with a feature-based
+surrogate); outputs go to one directory: ``results.csv`` (every protocol row), ``table_<metric>.{csv,md}`` (datasets x
 predictors, with a mean row) and ``table_kendall_tau.png``.
 """
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from nas.markdown import to_markdown
 from surrogates.predictors import create_predictor
+from surrogates.predictors.tables import load_feature_archive
 from surrogates.protocols import (
     in_run_windows,
     leave_one_out,
     one_to_one,
     results_table,
-    to_markdown,
 )
 
 log = logging.getLogger(__name__)
@@ -99,3 +100,23 @@ def _plot(table: pd.DataFrame, path: Path, protocol: str) -> None:
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+def surrogate_task(cfg, out_dir: Path, logger) -> None:
+    """``evaluate.py task=surrogate``: ``cfg.protocol`` over the feature files of ``cfg.features_dir``,
+    the report written to ``out_dir`` and the Kendall tau table printed."""
+    frames = load_feature_archive(cfg.features_dir, cfg.datasets)
+    rows = run_protocol(cfg.protocol, frames, list(cfg.predictors), seed=int(cfg.seed), limits=list(cfg.limits),
+                        test_size=int(cfg.test_size), policy=cfg.policy, source_seed=int(cfg.source_seed),
+                        target_seed=int(cfg.target_seed))
+    if rows.empty:
+        raise ValueError(f"protocol {cfg.protocol} produced no result from {cfg.features_dir} "
+                         "(too few rows for the limits, or missing seeds)")
+    tables = write_report(rows, cfg.protocol, out_dir)
+    logger.table("results", rows)
+    for name, table in tables.items():
+        logger.table(f"table_{name}", table.reset_index())
+    tau = tables["kendall_tau"]
+    logger.summary({f"kendall_tau/{c}": float(tau.loc["mean", c]) for c in tau.columns})
+    print(to_markdown(tau))
+    print(f"-> {out_dir}")

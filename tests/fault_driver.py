@@ -53,9 +53,9 @@ def install(fault: str, n: int) -> None:
 
     import nas.logging
     import nas.search.checkpoint
-    import nas.search.features  # noqa: F401 - imports atomic_write_text lazily from nas.logging
     import nas.search.figures
     import nas.search.runner
+    import surrogates.feature_tables  # noqa: F401 - imports atomic_write_text lazily from nas.logging
     from nas.logging import to_jsonable
     from nas.search.archive import Archive
     from nas.search.surrogate import FeatureSurrogate

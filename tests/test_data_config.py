@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import torchvision.datasets.cifar as tv_cifar
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from synthetic_data import write_fake_cifar10, write_unseen_npy
 
 from nas.data import (
     UNSEEN_NAS_SPECS,
@@ -18,7 +19,6 @@ from nas.data import (
     create_datamodule,
     list_datasets,
 )
-from nas.data.synthetic import write_fake_cifar10, write_unseen_npy
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ALL = sorted([*UNSEEN_NAS_SPECS, "cifar10", "mini_addnist", "mini_multnist"])

@@ -1,4 +1,4 @@
-"""evaluate.py task=features: one table per run and settings (nas/search/features.py).
+"""evaluate.py task=features: one table per run and settings (surrogates/feature_tables.py).
 
 A tiny search with a feature surrogate writes <run>/features.csv; task=features must reproduce it
 byte for byte with the search's settings, reuse it, and never overwrite it with another table.
@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from search_helpers import FAST
 
-from nas.search.features import (
+from nas.search.identity import derive_seed
+from surrogates.feature_tables import (
     FEATURES_FILE,
     read_settings,
     requested_settings,
@@ -23,7 +24,6 @@ from nas.search.features import (
     search_settings,
     settings_file,
 )
-from nas.search.identity import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

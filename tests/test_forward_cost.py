@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from proxy_oracle import flops
 from search_helpers import deterministic_view, run_dir_for, search_config
 from torch import nn
 
@@ -24,7 +25,6 @@ from nas.training.checks import (
     estimated_forward_seconds,
 )
 from nas.training.config import AUTO_LIMITS
-from surrogates.encodings.proxies import flops
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 

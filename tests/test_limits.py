@@ -17,8 +17,8 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from synthetic_data import write_fake_cifar10, write_unseen_npy
 
-from nas.data.synthetic import write_fake_cifar10, write_unseen_npy
 from nas.space import EinSpace
 from nas.space.config import MEM_LIMIT_MB, SpaceConfig
 from nas.training import (

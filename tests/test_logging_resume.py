@@ -19,7 +19,7 @@ from nas.logging import (
     WandbRunLogger,
     merge_rows_by_step,
 )
-from nas.logging.loggers import wandb_history_steps
+from nas.logging.wandb_history import wandb_history_steps
 
 REPO = Path(__file__).resolve().parents[1]
 

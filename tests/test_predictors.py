@@ -231,7 +231,7 @@ def test_every_predictor_has_a_config_that_builds_it(name, tmp_path):
     else:  # the yaml spells out the constructor defaults
         assert json.dumps(create_predictor(name, seed=3).get_params(), sort_keys=True) == \
             json.dumps(predictor.get_params(), sort_keys=True)
-    assert (CONF / "random.yaml").is_file()  # owned by the search package (RandomSurrogate)
+    assert (CONF / "random.yaml").is_file()  # the random predictor without an encoder (nas.search.surrogate.RandomSurrogate)
 
 
 # ------------------------------------------------------------------------------ tr_rf

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nas.markdown import to_markdown
 from surrogates.predictors import Predictor, create_predictor
 from surrogates.predictors.tables import load_feature_archive
 from surrogates.protocols import (
@@ -10,7 +11,6 @@ from surrogates.protocols import (
     leave_one_out,
     one_to_one,
     results_table,
-    to_markdown,
 )
 
 FEATURES = ["f0", "f1", "f2", "f3"]

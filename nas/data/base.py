@@ -16,17 +16,9 @@ import torch
 
 from nas.data.errors import DatasetError
 from nas.data.loader import InMemoryLoader
+from nas.device import resolve_device
 
 SPLITS = ("train", "valid", "test")
-
-
-def resolve_device(on_device: bool = True, device: str | torch.device | None = None) -> torch.device:
-    """`device` if given; else `cuda` when `on_device` and a GPU is visible; else `cpu`."""
-    if device is not None:
-        return torch.device(device)
-    if on_device and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -37,11 +29,11 @@ class InMemoryDataModule(L.LightningDataModule):
         input_shape: (C, H, W) of one sample *as fed to the network*, after all transforms.
         num_classes: number of labels; labels are checked to lie in [0, num_classes).
         batch_size: samples per batch for every loader (256 in the paper).
-        on_device: keep the tensors on `cuda` when it is available (the paper's `load_in_gpu`).
+        on_device: keep the tensors on the GPU when one is visible (the paper's `load_in_gpu`).
         seed: seed of the shuffle (and augmentation) generator. Each `train_dataloader()` call
             returns a fresh loader seeded with it, so a candidate trained by a fresh Trainer sees
             the same batch order whatever ran before it in the same process.
-        device: explicit device; overrides `on_device`.
+        device: explicit device (`nas.device.resolve_device`); overrides `on_device`.
 
     Batches are `(x float32 (N, C, H, W), y int64 (N,))` on `self.device`.
     """
@@ -63,7 +55,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.on_device = bool(on_device)
         self.seed = int(seed)
-        self._device = resolve_device(on_device, device)
+        self._device = resolve_device(device if device is not None else "auto" if on_device else "cpu")
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         self._trainval: tuple[torch.Tensor, torch.Tensor] | None = None
         if len(self.input_shape) != 3:
@@ -126,7 +118,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def to(self, device: str | torch.device) -> InMemoryDataModule:
         """Move the (loaded or future) tensors to `device`; returns self."""
-        self._device = torch.device(device)
+        self._device = resolve_device(device)
         if self._data is not None:
             self._data = {k: (x.to(self._device), y.to(self._device)) for k, (x, y) in self._data.items()}
         if self._trainval is not None:

@@ -18,11 +18,11 @@ from nas.logging.loggers import (
     DiskLogger,
     NullLogger,
     RunLogger,
-    WandbRunLogger,
     atomic_write_text,
     merge_rows_by_step,
     to_jsonable,
 )
+from nas.logging.wandb_logger import WandbRunLogger
 
 __all__ = [
     "RunLogger",

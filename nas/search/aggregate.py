@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas.markdown import to_markdown
 from nas.search.archive import read_archive
 from nas.search.figures import best_so_far, write_sweep_figure
 
@@ -49,13 +50,17 @@ def summarise(runs) -> pd.DataFrame:
                                        "iterations_mean", "failed_mean"])
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    lines = ["| dataset | arm | seeds | best val acc (mean ± SE) | iterations | failed |", "|---|---|---|---|---|---|"]
-    for row in table.itertuples():
-        se = "" if math.isnan(row.best_val_acc_se) else f" ± {row.best_val_acc_se:.4f}"
-        lines.append(f"| {row.dataset} | {row.arm} | {row.seeds} | {row.best_val_acc_mean:.4f}{se} | "
-                     f"{row.iterations_mean:.0f} | {row.failed_mean:.1f} |")
-    return "\n".join(lines) + "\n"
+def summary_markdown(table: pd.DataFrame) -> str:
+    """``summarise``'s table as markdown: best accuracy as mean ± standard error (4 decimals)."""
+    cells = pd.DataFrame({
+        "arm": table["arm"],
+        "seeds": table["seeds"].astype(str),
+        "best val acc (mean ± SE)": [f"{m:.4f}" + ("" if math.isnan(se) else f" ± {se:.4f}")
+                                     for m, se in zip(table["best_val_acc_mean"], table["best_val_acc_se"], strict=True)],
+        "iterations": [f"{v:.0f}" for v in table["iterations_mean"]],
+        "failed": [f"{v:.1f}" for v in table["failed_mean"]],
+    }, dtype=object).set_axis(pd.Index(table["dataset"], name="dataset"))
+    return to_markdown(cells) + "\n"
 
 
 def aggregate_sweep(sweep_dir: str | Path, out_dir: str | Path) -> tuple[pd.DataFrame, list[Path]]:
@@ -67,7 +72,7 @@ def aggregate_sweep(sweep_dir: str | Path, out_dir: str | Path) -> tuple[pd.Data
     out_dir.mkdir(parents=True, exist_ok=True)
     table = summarise(runs)
     table.to_csv(out_dir / "sweep_summary.csv", index=False)
-    (out_dir / "sweep_summary.md").write_text(to_markdown(table))
+    (out_dir / "sweep_summary.md").write_text(summary_markdown(table))
     figures = []
     for dataset in sorted({d for d, _ in runs}):
         curves = {arm: [best_so_far(records)[1] for records in seeds.values()]
@@ -76,3 +81,12 @@ def aggregate_sweep(sweep_dir: str | Path, out_dir: str | Path) -> tuple[pd.Data
         if path is not None:
             figures.append(path)
     return table, figures
+
+
+def sweep_task(cfg, out_dir: Path, logger) -> None:
+    """``evaluate.py task=sweep``: aggregate ``cfg.sweep_dir`` into ``out_dir`` and print the table."""
+    table, figures = aggregate_sweep(cfg.sweep_dir, out_dir)
+    logger.table("sweep_summary", table)
+    logger.summary({"runs": int(table["seeds"].sum()), "arms": len(table)})
+    print(summary_markdown(table), end="")
+    print(f"-> {out_dir} ({len(figures)} figure(s))")

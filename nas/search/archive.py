@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 from nas.logging import to_jsonable
@@ -94,15 +95,23 @@ class Archive:
         return len(self.records)
 
 
-def read_archive(path: str | os.PathLike) -> list[dict]:
-    """All complete records of an archive file (read-only)."""
-    records = []
+def read_archive(path: str | os.PathLike, warn: bool = False) -> list[dict]:
+    """All complete records of an archive file (read-only). A line that is not a JSON object (a
+    last line a kill left half written) is skipped; ``warn`` says how many with a ``UserWarning``."""
+    records, skipped = [], 0
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()
-            if line:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                skipped += 1
+    if warn and skipped:
+        warnings.warn(f"{path}: skipped {skipped} unreadable line(s)", stacklevel=2)
     return records

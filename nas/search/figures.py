@@ -10,6 +10,9 @@
 - ``predicted_vs_true.png``: surrogate prediction against accuracy with Kendall's tau and
   Spearman's rho (from :mod:`surrogates.metrics`) in the title; only when there are such pairs.
 
+(Over 400 lines: four figures that share one reading of the archive into phases, colours and
+failure rows; splitting them would spread that shared reading over four files.)
+
 ``write_sweep_figure(runs, out_path)`` compares arms of a sweep: mean ± standard error of the
 best-so-far curves over seeds.
 

@@ -27,20 +27,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
-import re
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from nas.logging import atomic_write_text, create_logger, to_jsonable
-from nas.search.archive import Archive
+from nas.logging import to_jsonable
 from nas.search.checkpoint import (
     global_rng_states,
     load_checkpoint,
@@ -49,12 +43,8 @@ from nas.search.checkpoint import (
     set_global_rng_states,
     set_python_rng_state,
 )
-from nas.search.features import (
-    TRAINED_STATUSES,
-    feature_table,
-    search_settings,
-    write_feature_table,
-)
+from nas.search.components import ARCHIVE, build_components, check_names
+from nas.search.errors import SearchError
 from nas.search.first_generation import (
     FirstGenerationLock,
     FirstGenerationTimeout,
@@ -62,148 +52,172 @@ from nas.search.first_generation import (
     publish,
     wait_for,
 )
-from nas.search.hydra_record import FILES as HYDRA_FILES
-from nas.search.hydra_record import HydraRecord, unique_dir
-from nas.search.identity import (
-    config_digest,
-    derive_seed,
-    diff_configs,
-    experiment_config,
-    first_generation_key,
-    with_legacy_values,
-)
+from nas.search.hydra_record import HydraRecord
+from nas.search.identity import config_digest, derive_seed, diff_configs, first_generation_key
 from nas.search.progress import SearchProgress
 from nas.search.replay import replay
-from nas.search.strategies import STRATEGIES
+from nas.search.reporting import SearchReport, best_accuracy, run_name
+from nas.search.run_dir import (
+    CHECKPOINT,
+    EXPERIMENT,
+    check_experiment,
+    record_experiment,
+    remove_stale_temporary_files,
+    saved_result,
+    set_aside_previous_run,
+)
 from nas.search.strategies.base import Proposal
-from nas.search.surrogate import SURROGATES, FeatureSurrogate, list_surrogates
-from surrogates.encodings import create_encoder
-from surrogates.metrics import rank_metrics
+
+__all__ = ["SearchError", "SearchRunner"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT, ARCHIVE, EXPERIMENT, RESULT = "checkpoint.json", "archive.jsonl", "experiment.json", "result.json"
-
-
-class SearchError(RuntimeError):
-    """A search that cannot go on; the message says why and what to do."""
-
 
 class SearchRunner:
+    """One search in one run directory: ``run()`` starts, resumes or reports it."""
+
     def __init__(self, cfg: DictConfig, run_dir: str | Path):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.settings = cfg.search
         self.seed = int(cfg.seed)
         self.budget = int(self.settings.budget)
 
-    # ----------------------------------------------------------------------------- set-up
-    def _check_names(self) -> None:
-        for group, known in (("strategy", STRATEGIES), ("surrogate", list_surrogates())):
-            name = self.cfg[group].get("name")
-            if name not in known:
-                raise SearchError(f"unknown {group} {name!r}; available: {', '.join(sorted(known))}")
-
-    def _build(self) -> None:
-        cfg = self.cfg
-        self.space = instantiate(cfg.space)
-        self.datamodule = instantiate(cfg.dataset)
-        self.datamodule.setup()
-        self.trainer_cfg = instantiate(cfg.trainer)
-        self.surrogate = self._build_surrogate()
-        self.rng = random.Random(derive_seed(self.seed, "strategy"))
+    # --------------------------------------------------------------------------- the loop
+    def run(self) -> dict[str, Any]:
+        hydra = HydraRecord.of_current_job(self.run_dir)
+        saved = self._open(hydra)
+        if saved is not None:
+            return saved
+        self.report.start()  # before the first generation: loading one fits the surrogate, logged
+        progress = None
         try:
-            self.strategy = instantiate(_without_name(cfg.strategy))(
-                space=self.space, rng=self.rng, surrogate=self.surrogate, budget=self.budget)
-        except ValueError as err:
-            raise SearchError(str(err)) from None
-        if self.strategy.uses_surrogate:
-            self.strategy.precheck = self._precheck  # bred children pass the limits before scoring
-        self.archive = Archive(self.run_dir / ARCHIVE)
+            self._join_first_generation()
+            progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress),
+                                      self.run_name())
+            while self.strategy.iteration < self.budget:
+                proposal, self.pending = self.pending or self.strategy.ask(), None
+                if proposal is None:
+                    break
+                self._step(proposal)
+                progress.update(self.strategy.iteration, self.best_accuracy(), sum(self.failures.values()))
+            return self.report.finish(self.archive.records, self.strategy, self.failures, self.budget,
+                                      self._elapsed())
+        finally:
+            self._release_first_generation_lock()
+            if progress is not None:
+                progress.close()
+            self.report.close()
 
-    def _build_surrogate(self):
-        cfg, seed = self.cfg, derive_seed(self.seed, "surrogate")
-        name = cfg.surrogate.name
-        factory = instantiate(_without_name(cfg.surrogate))
-        if name in SURROGATES:
-            return factory(seed=seed)
-        encoding = cfg.encoding.name
-        if encoding in ("none", "string"):
-            raise SearchError(f"surrogate={name} needs a numeric encoding: add encoding=graf_zcp (the paper's), "
-                              "encoding=graf or encoding=zcp")
-        params = OmegaConf.to_container(cfg.encoding, resolve=True)
-        params.pop("name")
-        batch_size = int(params.pop("batch_size", 256))  # the proxies' batch (256 in the paper)
-        context = {"space": self.space, "batch": self.datamodule.example_batch(batch_size),
-                   "num_classes": self.datamodule.num_classes, "seed": seed}
-        encoder = create_encoder(encoding, context=context, **params)
-        try:
-            predictor = factory(seed=seed)
-        except (ValueError, FileNotFoundError) as err:
-            raise SearchError(f"surrogate={name}: {err}") from None
-        return FeatureSurrogate(encoder, predictor, name, seed)
+    def _step(self, proposal: Proposal) -> None:
+        """Evaluate, archive, tell, checkpoint; then log, plot, and stop after too many failures."""
+        index = len(self.archive)
+        record = self._evaluate(proposal, index)
+        accuracy = record["val_acc"] if record["status"] == "ok" else None
+        record["iteration"] = self.strategy.iteration if accuracy is not None else None
+        self.archive.append(record)
+        if self.first_gen_lock is not None:
+            self.first_gen_lock.heartbeat()
+        events = self.strategy.tell(proposal, index, accuracy)
+        self._count(proposal, record, accuracy)
+        self._log_events(events)
+        if accuracy is not None and self.strategy.iteration == self.strategy.first_generation_size:
+            self._save_first_generation()
+        self._checkpoint()
+        if accuracy is not None and self.report.figures_due(self.strategy.iteration):
+            self.report.figures(self.archive.records)
+        self._stop_after_too_many_failures(record)
 
-    def _precheck(self, arch) -> tuple[str, str] | None:
-        """The training pre-checks (memory estimate, forward time) without training; the global
-        RNG states are left as they were, so pre-checking changes nothing else in the run."""
-        from nas.training import precheck_candidate  # heavy import, only when needed
+    def _evaluate(self, proposal: Proposal, index: int) -> dict[str, Any]:
+        arch = proposal.arch
+        record = {"index": index, "iteration": None, "arch": arch.long_string, "val_acc": None,
+                  "status": "ok", "reason": "", "origin": proposal.origin, "parent": proposal.parent,
+                  "prediction": proposal.prediction, "num_params": arch.num_params,
+                  "seed": derive_seed(self.seed, index), "seconds": {**proposal.seconds, "train": 0.0}}
+        if proposal.known_accuracy is not None:
+            record.update(val_acc=proposal.known_accuracy, copy_of=proposal.copy_of, reason="copy of a trained seed")
+            return record
+        from nas.training import evaluate_candidate  # heavy import, only when training
 
-        failure = precheck_candidate(arch, self.datamodule, self.trainer_cfg, space=self.space,
-                                     seed=derive_seed(self.seed, "precheck"))
-        return None if failure is None else (failure.status, failure.reason)
+        result = evaluate_candidate(arch, self.datamodule, self.trainer_cfg, space=self.space,
+                                    seed=record["seed"], data_seed=record["seed"])
+        record.update(val_acc=result.val_acc, status=result.status, reason=result.reason)
+        record["seconds"]["train"] = result.seconds
+        if result.status == "ok" and not result.val_acc:
+            record.update(status="zero_acc", reason="validation accuracy is exactly 0 (counted as failed, as in the paper)")
+        return record
 
-    def _check_identity(self) -> None:
-        """Refuse to resume a run dir that holds a different experiment (``search.restart=true``
-        first moves the earlier run aside)."""
-        path = self.run_dir / EXPERIMENT
-        if self.settings.restart and self.run_dir.exists():
-            self._set_aside_previous_run()
-        if not path.exists():
+    def _count(self, proposal: Proposal, record: dict[str, Any], accuracy: float | None) -> None:
+        if accuracy is not None:
+            self.consecutive_failures = 0
+            self.report.trained(record, self.archive.records, sum(self.failures.values()))
             return
-        saved = with_legacy_values(json.loads(path.read_text()))
-        differences = diff_configs(saved, to_jsonable(experiment_config(self.cfg)))
-        if differences:
+        self.failures[record["status"]] += 1
+        self.consecutive_failures += 1
+        if proposal.origin == "seed":
+            log.warning("seed architecture %r failed (%s: %s); its places in the initial population "
+                        "are filled with random samples (listed in result.json under 'seeds')",
+                        proposal.seed_name, record["status"], record["reason"])
+
+    def _stop_after_too_many_failures(self, record: dict[str, Any]) -> None:
+        limit = int(self.settings.max_consecutive_failures)
+        if self.consecutive_failures >= limit:
             raise SearchError(
-                f"{self.run_dir} holds a search with a different experiment config:\n  "
-                + "\n  ".join(differences)
-                + "\nUse the same settings to resume it, another run directory (hydra.run.dir=...), "
-                  "or search.restart=true to start this one over (the old files are kept aside).")
+                f"{limit} candidates in a row failed (last: {record['status']}: {record['reason']}). "
+                f"Failures so far: {dict(self.failures)}. Check the trainer limits "
+                "(trainer.forward_time_limit_s, trainer.memory_limit_mb, trainer.time_budget_s) and the data; "
+                "rerunning the same command resumes from here.")
 
-    def _set_aside_previous_run(self) -> None:
-        """``search.restart=true``: move everything the earlier run wrote into ``restarted-<time>/``.
+    def _log_events(self, events: dict[str, Any]) -> None:
+        if events.get("refit") is not None:
+            self.report.refit(events["refit"], self.archive.records[self.last_refit_index:], self.strategy.iteration)
+            self.last_refit_index = len(self.archive)
 
-        The rule: every entry of the run dir moves, except the files Hydra wrote for this command
-        (``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml``; the rest of ``.hydra/``, the
-        earlier run's accepted config and refused commands, moves to ``restarted-<time>/.hydra/``),
-        earlier ``restarted-*`` folders, and the log files this process has open in the run dir
-        (Hydra's ``search.log``): their earlier lines are copied aside and the file is emptied."""
-        open_logs = _open_log_files(self.run_dir)
-        hydra_dir = HydraRecord.of_current_job(self.run_dir).dir or self.run_dir / ".hydra"
-        moves: list[tuple[Path, Path]] = []
-        for entry in sorted(self.run_dir.iterdir()):
-            if entry.name.startswith("restarted-") and entry.is_dir():
-                continue
-            if entry == hydra_dir and entry.is_dir():
-                moves += [(sub, Path(hydra_dir.name) / sub.name) for sub in sorted(entry.iterdir())
-                          if sub.name not in HYDRA_FILES]
-                continue
-            if entry.resolve() in open_logs:
-                if entry.stat().st_size:
-                    moves.append((entry, Path(entry.name)))  # copied, then emptied
-                continue
-            moves.append((entry, Path(entry.name)))
-        if all(source.resolve() in open_logs for source, _ in moves):
-            return  # nothing but this job's own log: no run to set aside
-        aside = unique_dir(self.run_dir / f"restarted-{time.strftime('%Y%m%d-%H%M%S')}")
-        for source, name in moves:
-            target = aside / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.resolve() in open_logs:
-                shutil.copyfile(source, target)
-                with open(source, "r+b") as fh:  # the handler appends (O_APPEND): it writes at the new end
-                    fh.truncate(0)
-            else:
-                shutil.move(str(source), str(target))
-        log.warning("search.restart=true: the previous run's files (%d entries) moved to %s", len(moves), aside)
+    def run_name(self) -> str:
+        return run_name(self.cfg)
+
+    def best_accuracy(self) -> float | None:
+        return best_accuracy(self.archive.records)
+
+    # ----------------------------------------------------------------------------- set-up
+    def _build(self) -> None:
+        parts = build_components(self.cfg, self.run_dir, self.seed, self.budget)
+        self.space, self.datamodule, self.trainer_cfg = parts.space, parts.datamodule, parts.trainer_cfg
+        self.surrogate, self.rng, self.strategy, self.archive = parts.surrogate, parts.rng, parts.strategy, parts.archive
+
+    def _open(self, hydra: HydraRecord) -> dict[str, Any] | None:
+        """Build, check the run dir and load the state to continue from. Returns the saved result
+        when the search has finished (nothing to do). A refused command leaves the run dir, its
+        ``.hydra/`` included, describing the run in it."""
+        self.first_gen_lock = None
+        resuming = not self.settings.restart and (self.run_dir / EXPERIMENT).exists()
+        try:
+            check_names(self.cfg)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._build()
+            self.report = SearchReport(self.cfg, self.run_dir, self.space, self.surrogate)
+            self._started = time.perf_counter()
+            if self.settings.restart:
+                set_aside_previous_run(self.run_dir)
+            check_experiment(self.run_dir, self.cfg)
+            remove_stale_temporary_files(self.run_dir)
+            saved = self._restore_state()
+        except KeyboardInterrupt:
+            if resuming:  # nothing was done: .hydra/ describes the run in the directory again
+                hydra.restore()
+            raise
+        except BaseException:
+            if resuming:  # the run in the directory stays as it was, .hydra/ included
+                hydra.refuse()
+            raise
+        if saved is not None:
+            hydra.restore()
+            log.info("%s: the search has finished (%d iterations, budget %s); nothing to do, nothing "
+                     "rewritten (raise search.budget to continue it)", self.run_dir, saved["iterations"],
+                     saved["budget"])
+            return saved
+        record_experiment(self.run_dir, self.cfg)
+        hydra.accept()
+        return None
 
     # ----------------------------------------------------------------------------- resume
     def _restore_state(self) -> dict[str, Any] | None:
@@ -218,7 +232,7 @@ class SearchRunner:
         self.pending = None  # a proposal the strategy made during a replay, evaluated first
         state = load_checkpoint(self.run_dir / CHECKPOINT)  # CheckpointError on damage
         if state is not None:
-            saved = self._saved_result(state["iteration"], state["archive_len"])
+            saved = saved_result(self.run_dir, state["iteration"], state["archive_len"], self.budget)
             if saved is not None:
                 return saved
             self.archive.load(keep=state["archive_len"])
@@ -235,7 +249,7 @@ class SearchRunner:
         self.resumed = True
         if self.pending is not None:
             return None  # checkpointed once the pending proposal is evaluated; a kill before replays again
-        saved = self._saved_result(self.strategy.iteration, len(self.archive))
+        saved = saved_result(self.run_dir, self.strategy.iteration, len(self.archive), self.budget)
         self._checkpoint()  # the rebuilt state: a kill from now on resumes from it
         return saved
 
@@ -263,16 +277,6 @@ class SearchRunner:
         self.last_refit_index = done.last_refit_index
         self.elapsed_before = sum(sum((r.get("seconds") or {}).values()) for r in self.archive.records)
 
-    def _saved_result(self, iteration: int, archive_len: int) -> dict[str, Any] | None:
-        """``result.json`` if it was written for this state with a budget at least this one."""
-        try:
-            saved = json.loads((self.run_dir / RESULT).read_text(encoding="utf-8"))
-            finished = (saved["iterations"] == iteration and saved["candidates"]["evaluated"] == archive_len
-                        and int(saved["budget"]) >= self.budget)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return saved if finished else None
-
     def _load_state(self, state: dict[str, Any]) -> None:
         self.strategy.load_state_dict(state["strategy"], self.archive.records)
         set_python_rng_state(self.rng, state["rng"])
@@ -290,19 +294,12 @@ class SearchRunner:
                 "elapsed": self._elapsed(), "last_refit_index": self.last_refit_index,
                 "iteration": self.strategy.iteration, "timings": dict(self.strategy.timings)}
 
-    def _accept(self, hydra: HydraRecord) -> None:
-        """This command runs in the run dir: record its experiment and its Hydra config."""
-        path = self.run_dir / EXPERIMENT
-        if not path.exists():
-            atomic_write_text(path, json.dumps(to_jsonable(experiment_config(self.cfg)), indent=2))
-        hydra.accept()
-
     # ------------------------------------------------------------------ first generation
     def _first_generation_path(self) -> Path | None:
         """Shared initial population of runs that differ only in strategy details or surrogate:
         ``<paths.output_dir>/first_generation/<dataset>/...`` (see ``nas.search.first_generation``)."""
         setting = self.settings.get("first_generation", "auto")
-        if not setting or not hasattr(self.strategy, "population_size"):
+        if not setting or self.strategy.first_generation_size is None:
             return None
         if setting != "auto":
             return Path(str(setting))
@@ -350,8 +347,7 @@ class SearchRunner:
             self.archive.append(record)
         self.pending = None  # the first generation's state replaces a replayed one
         self._load_state({**data["state"], "strategy": {**self.strategy.state_dict(), **data["state"]["strategy"]}})
-        events = self.strategy.after_first_generation() if hasattr(self.strategy, "after_first_generation") else {}
-        self._log_events(events)
+        self._log_events(self.strategy.after_first_generation())
         log.info("loaded the first generation (%d candidates) from %s", len(self.archive), path)
         self._checkpoint()
 
@@ -360,9 +356,7 @@ class SearchRunner:
         if path is None or path.exists():
             self._release_first_generation_lock()
             return
-        state = self._state()
-        state["strategy"] = {k: state["strategy"][k] for k in
-                             ("iteration", "population", "failed_tries", "trained_seeds", "failed_seeds")}
+        state = {**self._state(), "strategy": self.strategy.first_generation_state()}
         data = {"key": to_jsonable(first_generation_key(self.cfg)), "records": self.archive.records, "state": state}
         if publish(path, data):
             log.info("saved the first generation to %s", path)
@@ -372,253 +366,8 @@ class SearchRunner:
         if getattr(self, "first_gen_lock", None) is not None:
             self.first_gen_lock.release()
 
-    # --------------------------------------------------------------------------- the loop
-    def run(self) -> dict[str, Any]:
-        hydra = HydraRecord.of_current_job(self.run_dir)
-        self.first_gen_lock = None
-        # An earlier run of this directory that this command would resume: if the command is
-        # refused, the directory (its .hydra/ included) describes that run again.
-        resuming = not self.settings.restart and (self.run_dir / EXPERIMENT).exists()
-        try:
-            self._check_names()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._build()
-            self._started = self._last_figures = time.perf_counter()
-            self._check_identity()
-            _remove_stale_temporary_files(self.run_dir)
-            saved = self._restore_state()
-        except KeyboardInterrupt:
-            if resuming:  # nothing was done: .hydra/ describes the run in the directory again
-                hydra.restore()
-            raise
-        except BaseException:
-            if resuming:  # the run in the directory stays as it was, .hydra/ included
-                hydra.refuse()
-            raise
-        if saved is not None:
-            hydra.restore()
-            log.info("%s: the search has finished (%d iterations, budget %s); nothing to do, nothing "
-                     "rewritten (raise search.budget to continue it)", self.run_dir, saved["iterations"],
-                     saved["budget"])
-            return saved
-        self._accept(hydra)
-        # The logger exists before the first generation is joined: loading a shared first
-        # generation fits the surrogate, and that refit is logged.
-        self.logger = create_logger(self.cfg.get("logger"), run_dir=str(self.run_dir), job_type="search",
-                                    name=self.run_name(), group=self.cfg.get("sweep_name"),
-                                    config=OmegaConf.to_container(self.cfg, resolve=True))
-        progress = None
-        try:
-            self.logger.define_metric("search/*", step_metric="search/iteration")
-            self.logger.define_metric("surrogate/*", step_metric="search/iteration")
-            self._join_first_generation()
-            progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress),
-                                      self.run_name())
-            while self.strategy.iteration < self.budget:
-                proposal, self.pending = self.pending or self.strategy.ask(), None
-                if proposal is None:
-                    break
-                self._step(proposal)
-                progress.update(self.strategy.iteration, self.best_accuracy(), sum(self.failures.values()))
-            result = self._finish()
-        finally:
-            self._release_first_generation_lock()
-            if progress is not None:
-                progress.close()
-            self.logger.finish()
-        return result
-
-    def _step(self, proposal: Proposal) -> None:
-        index = len(self.archive)
-        record = self._evaluate(proposal, index)
-        accuracy = record["val_acc"] if record["status"] == "ok" else None
-        iteration = self.strategy.iteration if accuracy is not None else None
-        record["iteration"] = iteration
-        self.archive.append(record)
-        if self.first_gen_lock is not None:
-            self.first_gen_lock.heartbeat()
-        events = self.strategy.tell(proposal, index, accuracy)
-        if accuracy is None:
-            self.failures[record["status"]] += 1
-            self.consecutive_failures += 1
-            if proposal.origin == "seed":
-                log.warning("seed architecture %r failed (%s: %s); its places in the initial population "
-                            "are filled with random samples (listed in result.json under 'seeds')",
-                            proposal.seed_name, record["status"], record["reason"])
-        else:
-            self.consecutive_failures = 0
-            self._log_iteration(record)
-        self._log_events(events)
-        if hasattr(self.strategy, "population_size") and accuracy is not None \
-                and self.strategy.iteration == self.strategy.population_size:
-            self._save_first_generation()
-        self._checkpoint()
-        if accuracy is not None and self.strategy.iteration % int(self.settings.figures_every) == 0 \
-                and time.perf_counter() - self._last_figures >= float(self.settings.figures_min_interval_s):
-            self._figures()
-        limit = int(self.settings.max_consecutive_failures)
-        if self.consecutive_failures >= limit:
-            raise SearchError(
-                f"{limit} candidates in a row failed (last: {record['status']}: {record['reason']}). "
-                f"Failures so far: {dict(self.failures)}. Check the trainer limits "
-                "(trainer.forward_time_limit_s, trainer.memory_limit_mb, trainer.time_budget_s) and the data; "
-                "rerunning the same command resumes from here.")
-
-    def _evaluate(self, proposal: Proposal, index: int) -> dict[str, Any]:
-        arch = proposal.arch
-        record = {"index": index, "iteration": None, "arch": arch.long_string, "val_acc": None,
-                  "status": "ok", "reason": "", "origin": proposal.origin, "parent": proposal.parent,
-                  "prediction": proposal.prediction, "num_params": arch.num_params,
-                  "seed": derive_seed(self.seed, index), "seconds": {**proposal.seconds, "train": 0.0}}
-        if proposal.known_accuracy is not None:
-            record.update(val_acc=proposal.known_accuracy, copy_of=proposal.copy_of, reason="copy of a trained seed")
-            return record
-        from nas.training import evaluate_candidate  # heavy import, only when training
-
-        result = evaluate_candidate(arch, self.datamodule, self.trainer_cfg, space=self.space,
-                                    seed=record["seed"], data_seed=record["seed"])
-        record.update(val_acc=result.val_acc, status=result.status, reason=result.reason)
-        record["seconds"]["train"] = result.seconds
-        if result.status == "ok" and not result.val_acc:
-            record.update(status="zero_acc", reason="validation accuracy is exactly 0 (counted as failed, as in the paper)")
-        return record
-
-    # ---------------------------------------------------------------------------- logging
-    def run_name(self) -> str:
-        c = self.cfg
-        return f"{c.dataset.name}/{c.strategy.name}-{c.surrogate.name}-{c.encoding.name}/seed={self.seed}"
-
-    def best_accuracy(self) -> float | None:
-        accs = [r["val_acc"] for r in self.archive.records if r["status"] == "ok"]
-        return max(accs) if accs else None
-
-    def _log_iteration(self, record: dict[str, Any]) -> None:
-        self.logger.log({"search/iteration": record["iteration"], "search/val_acc": record["val_acc"],
-                         "search/best_val_acc": self.best_accuracy(),
-                         "search/n_failed": sum(self.failures.values()),
-                         "search/num_params": record["num_params"],
-                         "search/train_seconds": record["seconds"].get("train", 0.0)}, step=record["iteration"])
-
-    def _log_events(self, events: dict[str, Any]) -> None:
-        refit = events.get("refit")
-        if refit is None:
-            return
-        chosen = [r for r in self.archive.records[self.last_refit_index:]
-                  if r.get("prediction") is not None and r["status"] == "ok"]
-        metrics = rank_metrics([r["prediction"] for r in chosen], [r["val_acc"] for r in chosen]) if chosen else {}
-        iteration = self.strategy.iteration
-        row = {"search/iteration": iteration, "surrogate/fit_seconds": refit.get("fit_seconds", 0.0),
-               "surrogate/n_train": refit.get("n_train", 0), "surrogate/n_scored": len(chosen)}
-        if len(chosen) >= 2:
-            row.update({"surrogate/kendall_tau": metrics["kendall_tau"], "surrogate/spearman": metrics["spearman"]})
-        self.logger.log(row, step=iteration)
-        if chosen:
-            import pandas as pd
-
-            self.logger.table(f"predicted_vs_true_it{iteration}", pd.DataFrame(
-                {"index": [r["index"] for r in chosen], "prediction": [r["prediction"] for r in chosen],
-                 "val_acc": [r["val_acc"] for r in chosen]}))
-        self.last_refit_index = len(self.archive)
-
-    def _write_features(self) -> None:
-        """``features.csv`` (id, the encoder's columns, accuracy) for a feature-based surrogate."""
-        encoder = getattr(self.surrogate, "encoder", None)
-        if encoder is not None and any(r["status"] in TRAINED_STATUSES for r in self.archive.records):
-            frame = feature_table(self.archive.records, self.space, encoder)
-            settings = search_settings(to_jsonable(experiment_config(self.cfg)))
-            write_feature_table(self.run_dir / "features.csv", frame, settings, "search")
-
-    def _figures(self) -> None:
-        self._last_figures = time.perf_counter()
-        try:
-            self._write_features()
-        except Exception as err:  # derived output: never stops a search
-            log.warning("could not write features.csv: %s", err)
-        try:
-            from nas.search.figures import write_search_figures
-
-            write_search_figures(self.archive.records, self.run_dir / "figures", title=self.run_name())
-        except Exception as err:  # a plot must never stop a search
-            log.warning("could not write figures: %s", err)
-
     def _checkpoint(self) -> None:
         save_checkpoint(self.run_dir / CHECKPOINT, self._state())
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self._started
-
-    # ----------------------------------------------------------------------------- result
-    def _finish(self) -> dict[str, Any]:
-        ok = [r for r in self.archive.records if r["status"] == "ok"]
-        best = max(ok, key=lambda r: r["val_acc"]) if ok else None
-        trained = [r for r in ok if r["origin"] != "seed_copy"]
-        result = {
-            "run": self.run_name(), "best": None if best is None else {
-                "val_acc": best["val_acc"], "arch": best["arch"], "index": best["index"],
-                "iteration": best["iteration"], "short": self.space.parse(best["arch"]).short_string},
-            "iterations": self.strategy.iteration, "budget": self.budget,
-            "candidates": {"evaluated": len(self.archive), "trained_ok": len(trained),
-                           "seed_copies": len(ok) - len(trained), "failed": sum(self.failures.values()),
-                           "failed_by_status": dict(self.failures),
-                           "bred_rejected_by_prechecks": dict(self.strategy.precheck_failures)},
-            "seeds": self._seed_report(),
-            "wall_seconds": self._elapsed(), "strategy_seconds": dict(self.strategy.timings),
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
-        }
-        # result.json comes last: it marks the search as finished (a rerun then rewrites nothing),
-        # so a kill while the figures are drawn or the summary is logged redoes them.
-        self._figures()
-        summary = {"best_val_acc": None if best is None else best["val_acc"], "iterations": self.strategy.iteration,
-                   "n_failed": sum(self.failures.values()), "wall_seconds": result["wall_seconds"],
-                   "n_seeds_failed": len(result["seeds"]["failed"])}
-        self.logger.summary(summary)
-        atomic_write_text(self.run_dir / RESULT, json.dumps(to_jsonable(result), indent=2))
-        return result
-
-    def _seed_report(self) -> dict[str, Any]:
-        """The seed architectures asked for, those trained and those that failed (with why)."""
-        names = list(getattr(self.strategy, "seed_names", []))
-        trained = dict(getattr(self.strategy, "trained_seeds", {}))
-        failed = {name: {"index": i, "status": None if i is None else self.archive.records[i]["status"],
-                         "reason": None if i is None else self.archive.records[i]["reason"]}
-                  for name, i in getattr(self.strategy, "failed_seeds", {}).items()}
-        return {"requested": names, "trained": trained, "failed": failed}
-
-
-def _without_name(node: DictConfig) -> DictConfig:
-    plain = OmegaConf.to_container(node, resolve=True)
-    plain.pop("name", None)
-    return OmegaConf.create(plain)
-
-
-def _open_log_files(run_dir: Path) -> set[Path]:
-    """Files in ``run_dir`` that this process's logging handlers write (Hydra's job log)."""
-    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(lg, logging.Logger)]
-    root = run_dir.resolve()
-    found = set()
-    for logger in loggers:
-        for handler in logger.handlers:
-            name = getattr(handler, "baseFilename", None)
-            if name and Path(name).resolve().parent == root:
-                found.add(Path(name).resolve())
-    return found
-
-
-def _remove_stale_temporary_files(run_dir: Path) -> None:
-    """Remove ``.<name>.<pid>.tmp`` files that a process killed during an atomic write left in the
-    run dir, ``figures/`` or ``tables/`` (the file they were to replace is intact). Only for
-    processes of this host that are gone; the name says which process wrote it."""
-    for path in [p for folder in (run_dir, run_dir / "figures", run_dir / "tables") for p in folder.glob(".*.tmp")]:
-        match = re.fullmatch(r"\.(.+)\.(\d+)\.tmp", path.name)
-        if match is None or int(match.group(2)) == os.getpid():
-            continue
-        try:
-            os.kill(int(match.group(2)), 0)
-            continue  # that process still runs
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue
-        path.unlink(missing_ok=True)
-        log.info("removed %s, left by a process killed while writing %s", path, match.group(1))

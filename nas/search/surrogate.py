@@ -1,9 +1,11 @@
 """The surrogate side of a search, as the strategies see it: ``encode``, ``fit``, ``predict``.
 
-``none`` (no surrogate) and ``random`` (the paper's RE baseline: uniform random scores, so 5 of
-20 proposals are trained at random) live here; every other name is a predictor of the
-``surrogates`` package applied to an encoding (``FeatureSurrogate``). ``state_dict``/``load_state_dict`` hold what a resumed run
-needs: an RNG state, or the archive indices of the last fit so the model can be refitted.
+Every surrogate but ``none`` (no surrogate) is a predictor of the ``surrogates`` package's one
+registry, applied to an encoding (``FeatureSurrogate``). ``random`` (the paper's RE baseline:
+uniform random scores, so 5 of 20 proposals are trained at random) is the ``random`` predictor,
+which needs no encoding (``RandomSurrogate``). ``state_dict``/``load_state_dict`` hold what a
+resumed run needs: an RNG state, or the archive indices of the last fit so the model can be
+refitted.
 """
 from __future__ import annotations
 
@@ -54,49 +56,26 @@ class NoSurrogate(Surrogate):
         raise RuntimeError("surrogate=none cannot predict; choose a surrogate (e.g. surrogate=random)")
 
 
-class RandomSurrogate(Surrogate):
-    """Uniform [0, 1) predictions from a seeded generator; no encoding work at all."""
-
-    name = "random"
-    needs_fit = False
-    input_independent = True
-
-    def __init__(self, seed: int = 0):
-        super().__init__(seed)
-        self._rng = np.random.default_rng(seed)
-
-    def encode(self, archs):
-        return [None] * len(archs)
-
-    def fit(self, features, targets):
-        return None
-
-    def predict(self, features):
-        return self._rng.random(len(features))
-
-    def state_dict(self):
-        return {"bit_generator": self._rng.bit_generator.state}
-
-    def load_state_dict(self, state):
-        if state:
-            self._rng.bit_generator.state = state["bit_generator"]
-
-
 class FeatureSurrogate(Surrogate):
-    """A predictor over an encoder's features (e.g. rf on graf_zcp): the paper's surrogates.
+    """A registered predictor over an encoder's features (e.g. rf on graf_zcp): the paper's surrogates.
 
     Targets are the raw validation accuracies, as in the paper's online surrogates (a transfer
     predictor normalises per source itself). The encoder caches rows by architecture string, so
-    refits only encode new candidates.
+    refits only encode new candidates. A predictor that ignores its input (``random``) runs with
+    ``encoder=None``: every candidate is then a row without columns, and no encoding work is done.
+    The predictor's ``state_dict`` (an RNG state) is the surrogate's; a fitted model is refitted.
     """
-
-    needs_fit = True
 
     def __init__(self, encoder, predictor, name: str, seed: int = 0):
         super().__init__(seed)
+        if encoder is None and not predictor.input_independent:
+            raise ValueError(f"surrogate {name!r} scores features: it needs an encoder")
         self.encoder, self.predictor, self.name = encoder, predictor, name
+        self.needs_fit, self.input_independent = predictor.needs_fit, predictor.input_independent
 
     def encode(self, archs):
+        if self.encoder is None:
+            return np.zeros((len(archs), 0))
         return self.encoder.encode_frame(list(archs))
 
     def fit(self, features, targets):
@@ -105,7 +84,24 @@ class FeatureSurrogate(Surrogate):
     def predict(self, features):
         return np.asarray(self.predictor.predict(features), dtype=float)
 
+    def state_dict(self):
+        return self.predictor.state_dict()
 
+    def load_state_dict(self, state):
+        self.predictor.load_state_dict(state)
+
+
+class RandomSurrogate(FeatureSurrogate):
+    """``surrogate=random``, the paper's RE baseline: the registered ``random`` predictor
+    (``surrogates.predictors.RandomPredictor``, uniform [0, 1) scores) with no encoder."""
+
+    def __init__(self, seed: int = 0):
+        from surrogates.predictors import create_predictor  # heavy import, only when used
+
+        super().__init__(None, create_predictor("random", seed=seed), "random", seed)
+
+
+# The surrogates the search builds from their own config, without an encoding.
 SURROGATES = {"none": NoSurrogate, "random": RandomSurrogate}
 
 

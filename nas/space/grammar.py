@@ -78,8 +78,6 @@ def build_options(p_computation: float) -> dict[str, list[tuple[object, float]]]
     return options
 
 
-SYMBOLS = tuple(build_options(0.32))
-
 # Seed-only terminals: parseable and kept through mutation, never sampled.
 SEED_ONLY_OPS = {COMPUTATION_FN: [O.ScaledLinearOp(4), O.ScaledLinearOp(0.25)]}
 

@@ -10,6 +10,7 @@ time; the same code as ``evaluate_candidate``) and returns the failure record or
 ``status`` (ok, nan, shape_error, oom, too_slow, too_large, error) with a one-line ``reason``.
 ``nas.training.cli.train`` is the logic behind ``train.py``.
 """
+from nas.device import resolve_device
 from nas.training.callbacks import WallClockBudget, epoch_metrics
 from nas.training.checks import count_parameters, estimate_memory_bytes, measure_forward_seconds
 from nas.training.config import (
@@ -23,7 +24,6 @@ from nas.training.evaluate import (
     evaluate_candidate,
     make_trainer,
     precheck_candidate,
-    resolve_device,
 )
 from nas.training.module import CandidateModule
 from nas.training.record import (

@@ -22,7 +22,6 @@ Any exception is mapped to a status by :func:`nas.training.record.classify_excep
 from __future__ import annotations
 
 import gc
-import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from nas.device import resolve_device
 from nas.space.cost import forward_cost
 from nas.training.callbacks import WallClockBudget
 from nas.training.checks import (
@@ -41,6 +41,7 @@ from nas.training.checks import (
     measure_forward_seconds,
 )
 from nas.training.config import TrainerConfig
+from nas.training.lightning_setup import IGNORED_WARNINGS, quiet_lightning
 from nas.training.module import CandidateModule
 from nas.training.record import (
     EvalRecord,
@@ -51,75 +52,6 @@ from nas.training.record import (
 )
 
 MB = 2**20
-
-_QUIET_DONE = False
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's per-Trainer chatter (device banners such as "GPU available: ...").
-
-    They are printed for every Trainer, i.e. every candidate of a search.
-    """
-    global _QUIET_DONE
-    if _QUIET_DONE:
-        return
-    for name in (
-        "lightning.pytorch.utilities.rank_zero",
-        "lightning.pytorch.accelerators.cuda",
-        "lightning.fabric.utilities.seed",
-        "lightning.fabric.utilities.rank_zero",
-    ):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    _skip_empty_callback_entry_points()
-    _QUIET_DONE = True
-
-
-def _skip_empty_callback_entry_points() -> None:
-    """Look up Lightning's external-callback entry points once per process, not per Trainer.
-
-    ``Trainer.__init__`` scans every installed distribution's entry points for callback
-    factories (~12 ms, the largest part of constructing a lean Trainer). With one Trainer per
-    candidate that is pure overhead; the installed packages do not change while a search runs.
-    If the group has factories, Lightning's own loader still runs every time (fresh callbacks).
-    """
-    try:
-        from importlib.metadata import entry_points
-
-        from lightning.pytorch.trainer.connectors import callback_connector
-    except ImportError:  # pragma: no cover - other Lightning layouts: keep the default behaviour
-        return
-    original = getattr(callback_connector, "_load_external_callbacks", None)
-    if original is None or getattr(original, "_nas_cached", False):
-        return
-    has_factories: dict[str, bool] = {}
-
-    def load_external_callbacks(group: str) -> list:
-        if group not in has_factories:
-            has_factories[group] = bool(list(entry_points(group=group)))
-        return original(group) if has_factories[group] else []
-
-    load_external_callbacks._nas_cached = True  # type: ignore[attr-defined]
-    callback_connector._load_external_callbacks = load_external_callbacks
-
-
-# Warnings that are wrong or irrelevant for in-memory candidates (ecosystem.md §4.4): the worker
-# hint (no workers is right for tensors in memory) and a Lightning-internal torch deprecation.
-_IGNORED_WARNINGS = (
-    r".*does not have many workers.*",
-    r".*The number of training batches.*logging interval.*",
-    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
-)
-
-
-def resolve_device(accelerator: str = "auto") -> torch.device:
-    """The device Lightning will pick for ``accelerator`` (one device per candidate)."""
-    accelerator = str(accelerator).lower()
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda", torch.cuda.current_device())
-    if accelerator in ("gpu", "cuda"):
-        raise RuntimeError(f"accelerator={accelerator!r} requested but CUDA is not available")
-    return torch.device("cpu")
-
 
 def _is_architecture(candidate: Any) -> bool:
     return hasattr(candidate, "long_string") and not isinstance(candidate, nn.Module)
@@ -199,7 +131,7 @@ def evaluate_candidate(
     """
     quiet_lightning()
     with warnings.catch_warnings():
-        for pattern in _IGNORED_WARNINGS:
+        for pattern in IGNORED_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
         return _evaluate(candidate, datamodule, config, space, seed, data_seed, callbacks, progress, on_epoch_end)
 
@@ -343,7 +275,7 @@ def precheck_candidate(
     saved = _rng_state()
     try:
         with warnings.catch_warnings():
-            for pattern in _IGNORED_WARNINGS:
+            for pattern in IGNORED_WARNINGS:
                 warnings.filterwarnings("ignore", message=pattern)
             cfg = TrainerConfig.from_any(config)
             device = resolve_device(cfg.accelerator)

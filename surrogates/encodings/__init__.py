@@ -48,11 +48,6 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
 NEEDS_DATA = {"zcp", "graf_zcp"}
 
 
-def register_encoder(name: str, factory: Callable[..., Encoder]) -> None:
-    """Add (or replace) a named encoder factory."""
-    ENCODERS[name] = factory
-
-
 def list_encoders() -> list[str]:
     return sorted(ENCODERS)
 
@@ -71,4 +66,4 @@ def create_encoder(name: str, context: dict | None = None, **kwargs) -> Encoder:
     return factory(**kwargs)
 
 
-__all__ = ["ENCODERS", "NEEDS_DATA", "Encoder", "create_encoder", "list_encoders", "register_encoder"]
+__all__ = ["ENCODERS", "NEEDS_DATA", "Encoder", "create_encoder", "list_encoders"]

@@ -2,7 +2,6 @@
 392 named columns, seed_system.md §6.1) and ``string`` (the long form, for language models)."""
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,10 +19,6 @@ class ConcatEncoder(Encoder):
 
     def encode_one(self, arch) -> np.ndarray:
         return np.concatenate([part.encode_cached(arch) for part in self.parts])
-
-    @property
-    def failures_by_part(self) -> dict[str, Counter]:
-        return {part.name: part.failures for part in self.parts}
 
 
 class StringEncoder(Encoder):

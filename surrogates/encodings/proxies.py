@@ -2,32 +2,31 @@
 
 Written from the definitions (Abdelfattah et al. 2021, "Zero-cost proxies for lightweight
 NAS"; Mellor et al. 2021 for jacob_cov and nwot; NAS-Bench-Suite-Zero for the extras); no code
-was taken from the zero-cost-nas / foresight package.
+was taken from the zero-cost-nas / foresight package. (Over 400 lines because a quarter of it is
+this record of the decisions; the code is one production path, ``compute_proxies``.)
 
-Two ways to compute them
-------------------------
-* One function per proxy, ``proxy(net_or_factory, x, y, loss_fn=F.cross_entropy) -> float``.
-  Each works on a *fresh* network: a factory (``() -> nn.Module``) is called, a module is
-  deep-copied, so the caller's weights are never touched and every proxy sees the same init.
-  These are the reference implementations, one pass (or two, for grasp) per proxy.
-* ``compute_proxies(net_factory, x, y, names, ...)``: all requested proxies from ONE forward of
-  one fresh network (the encoder uses this). What is shared:
+One way to compute them
+-----------------------
+``compute_proxies(net_factory, x, y, names, ...)`` computes all requested proxies from ONE forward
+of one fresh network (a factory ``() -> nn.Module`` is called, a module is deep-copied, so the
+caller's weights are never touched). What is shared:
 
-  - one forward in train mode (BatchNorm on batch statistics, as in find_measures) with the
-    input requiring grad and forward hooks that keep each scored layer's output (fisher), the
-    binary ReLU codes (nwot) and the multiply-add count (flops);
-  - one backward of the loss ``autograd.grad(L, weights + layer outputs)`` gives ∂L/∂W for
-    grad_norm, snip, plain (and grasp's g) and ∂L/∂act for fisher. With grasp requested it runs
-    with ``create_graph=True`` so that the same gradient is grasp's differentiable ∇L;
-  - a second backward of Σ outputs w.r.t. the input only, on the retained graph (jacob_cov);
-  - the double backward ∂(g_detached · ∇L)/∂W = H g (grasp);
-  - synflow needs different weights (|W|, float64, BatchNorm removed, ones input, batch 1), so
-    it runs on its own deep copy taken *before* the shared forward (untouched init).
+- one forward in train mode (BatchNorm on batch statistics, as in find_measures) with the input
+  requiring grad and forward hooks that keep each scored layer's output (fisher), the binary
+  ReLU codes (nwot) and the multiply-add count (flops);
+- one backward of the loss ``autograd.grad(L, weights + layer outputs)`` gives ∂L/∂W for
+  grad_norm, snip, plain (and grasp's g) and ∂L/∂act for fisher. With grasp requested it runs
+  with ``create_graph=True`` so that the same gradient is grasp's differentiable ∇L;
+- a second backward of Σ outputs w.r.t. the input only, on the retained graph (jacob_cov);
+- the double backward ∂(g_detached · ∇L)/∂W = H g (grasp);
+- synflow needs different weights (|W|, float64, BatchNorm removed, ones input, batch 1), so it
+  runs on its own deep copy taken *before* the shared forward (untouched init): ``synflow``.
 
-  This is exact, not an approximation: in train mode BatchNorm's output does not depend on its
-  running statistics, so a second forward of the same fresh net (what the originals do, one
-  deep copy per measure) computes the same function; ``tests/test_encodings_zcp.py`` checks
-  every shared value against its separate function.
+This is exact, not an approximation: in train mode BatchNorm's output does not depend on its
+running statistics, so a second forward of the same fresh net (what the originals do, one deep
+copy per measure) computes the same function. ``tests/proxy_oracle.py`` computes every proxy
+separately, one fresh network each and its gradients through ``torch.func``, and
+``tests/test_encodings_zcp.py`` checks every shared value against it.
 
 Scored layers
 -------------
@@ -156,12 +155,6 @@ def _grads(outputs, inputs, **kw) -> list[torch.Tensor]:
     return [torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs, strict=True)]
 
 
-def _loss_grads(net, x, y, loss_fn) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    weights = _weights(net)
-    grads = _grads(loss_fn(net(x), y), weights)
-    return [w.detach() for w in weights], grads
-
-
 def _guard(name: str, fn, events: Counter | None) -> float:
     try:
         return _as_float(fn(), name, events)
@@ -249,61 +242,11 @@ def _flops_hook(counter: list):
     return hook
 
 
-# ------------------------------------------------------------------------ the proxies
-def grad_norm(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None) -> float:
-    """Σ_layers ‖∂L/∂W‖₂."""
-    return _guard("grad_norm", lambda: _grad_norm(*_loss_grads(fresh_network(net), x, y, loss_fn)), events)
-
-
-def snip(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None) -> float:
-    """Σ |W ⊙ ∂L/∂W| (the gradient w.r.t. a ones mask multiplying W)."""
-    return _guard("snip", lambda: _snip(*_loss_grads(fresh_network(net), x, y, loss_fn)), events)
-
-
-def plain(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None) -> float:
-    """Σ W ⊙ ∂L/∂W."""
-    return _guard("plain", lambda: _plain(*_loss_grads(fresh_network(net), x, y, loss_fn)), events)
-
-
-def grasp(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None) -> float:
-    """−Σ W ⊙ (H g), g = ∂L/∂W (detached, first pass), Hg by double backward (T = 1)."""
-    def run():
-        model = fresh_network(net)
-        weights = _weights(model)
-        g = [t.detach() for t in _grads(loss_fn(model(x), y), weights)]
-        graph = _grads(loss_fn(model(x), y), weights, create_graph=True)
-        return _grasp([w.detach() for w in weights], _hessian_grad(g, graph, weights))
-    return _guard("grasp", run, events)
-
-
 def _hessian_grad(g, graph, weights) -> list[torch.Tensor]:
     z = sum((gi * fi).sum() for gi, fi in zip(g, graph, strict=True) if fi.requires_grad)
     if not isinstance(z, torch.Tensor) or not z.requires_grad:
         return [torch.zeros_like(w) for w in weights]
     return _grads(z, weights)
-
-
-def fisher(net, x, y, loss_fn=F.cross_entropy, events: Counter | None = None,
-           mode: str = FISHER_MODES[0]) -> float:
-    """Σ_layers Σ_channels 0.5·mean_n(Σ_spatial act ⊙ ∂L/∂act)², at each layer's output; with
-    ``mode="foresight"`` channels are dim 1 and layers are weighted by their fan-in (module doc)."""
-    check_fisher_mode(mode)
-
-    def run():
-        model = fresh_network(net)
-        layers = scored_layers(model)
-        acts: dict[int, torch.Tensor] = {}
-        handles = [m.register_forward_hook(_keep(acts, i)) for i, (m, _, _) in enumerate(layers)]
-        try:
-            loss = loss_fn(model(x), y)
-        finally:
-            for h in handles:
-                h.remove()
-        keys = sorted(acts)
-        grads = _grads(loss, [acts[k] for k in keys])
-        return sum(_fisher_layer(*layers[k][:2], acts[k], g, layers[k][2], mode)
-                   for k, g in zip(keys, grads, strict=True))
-    return _guard("fisher", run, events)
 
 
 def _keep(store: dict, key: int):
@@ -312,15 +255,7 @@ def _keep(store: dict, key: int):
     return hook
 
 
-def jacob_cov(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
-    """Score of the per-sample input gradients of Σ outputs (Mellor et al.); y is unused."""
-    def run():
-        model = fresh_network(net)
-        inp = x.detach().clone().requires_grad_(True)
-        return jacob_cov_score(_grads(model(inp).sum(), [inp])[0])
-    return _guard("jacob_cov", run, events)
-
-
+# ------------------------------------------------------------------ synflow (own copy)
 def synflow(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
     """Σ |W ⊙ ∂(Σ f(1))/∂W| on |θ| in float64, BatchNorm removed, ones input with batch 1."""
     try:
@@ -380,66 +315,18 @@ def _remove_batchnorm(module: nn.Module) -> None:
             _remove_batchnorm(child)
 
 
-def nwot(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
-    """NASWOT: log|det K| of the binary ReLU-code kernel over the batch."""
-    def run():
-        model = fresh_network(net)
-        kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
-        _forward_with_hook(model, [m for m in model.modules() if isinstance(m, nn.ReLU)], _relu_hook(kernel), x)
-        return nwot_score(kernel)
-    return _guard("nwot", run, events)
-
-
-def _forward_with_hook(model: nn.Module, modules: Sequence[nn.Module], hook, x: torch.Tensor) -> None:
-    """One no-grad forward with ``hook`` on ``modules`` (removed afterwards, even on failure)."""
-    handles = [m.register_forward_hook(hook) for m in modules]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 def _relu_hook(kernel: torch.Tensor):
     def hook(module, inputs, output):
         kernel.add_(nwot_kernel(output.detach() > 0))
     return hook
 
 
-def l2_norm(net, x=None, y=None, loss_fn=None, events: Counter | None = None) -> float:
-    """Σ ‖W‖₂ over scored layers."""
-    return _guard("l2_norm", lambda: _l2(fresh_network(net)), events)
-
-
 def _l2(net) -> float:
     return sum(float(w.detach().double().norm()) for w in _weights(net))
 
 
-def params(net, x=None, y=None, loss_fn=None, events: Counter | None = None) -> float:
-    """Trainable parameter count."""
-    return _guard("params", lambda: _params(fresh_network(net)), events)
-
-
 def _params(net) -> float:
     return float(sum(p.numel() for p in net.parameters() if p.requires_grad))
-
-
-def flops(net, x, y=None, loss_fn=None, events: Counter | None = None) -> float:
-    """Multiply-adds per sample of Linear/conv/DotProduct layers (forward hooks)."""
-    def run():
-        model = fresh_network(net)
-        counter = [0.0]
-        _forward_with_hook(model, arithmetic_modules(model), _flops_hook(counter), x)
-        return counter[0]
-    return _guard("flops", run, events)
-
-
-PROXY_FUNCTIONS: dict[str, Callable[..., float]] = {
-    "grad_norm": grad_norm, "snip": snip, "grasp": grasp, "fisher": fisher,
-    "jacob_cov": jacob_cov, "plain": plain, "synflow": synflow,
-    "nwot": nwot, "l2_norm": l2_norm, "params": params, "flops": flops,
-}
 
 
 # ---------------------------------------------------------------------- the shared pass
@@ -452,7 +339,7 @@ def compute_proxies(net: NetOrFactory, x: torch.Tensor, y: torch.Tensor,
     counted in ``events`` as ``"<name>: <reason>"``). Never raises for a failing network.
     """
     check_fisher_mode(fisher_mode)
-    unknown = [n for n in names if n not in PROXY_FUNCTIONS]
+    unknown = [n for n in names if n not in ALL_PROXIES]
     if unknown:
         raise ValueError(f"unknown proxies {unknown}; known: {list(ALL_PROXIES)}")
     want = set(names)

@@ -140,6 +140,8 @@ class Predictor:
 
     name: ClassVar[str] = "base"
     needs_fit: ClassVar[bool] = True
+    # True when the scores ignore the features (the random baseline): a search then needs no encoder.
+    input_independent: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0, n_jobs: int = 1, **params: Any):
         self.seed = int(seed)
@@ -210,11 +212,12 @@ class Predictor:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ persistence
-    def _state_dict(self) -> dict[str, Any]:
-        """Small JSON-able state kept in ``predictor.json`` (e.g. an RNG state)."""
+    def state_dict(self) -> dict[str, Any]:
+        """Small JSON-able state that is not the fitted model (e.g. an RNG state): kept in
+        ``predictor.json`` and in a search's checkpoint."""
         return {}
 
-    def _load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
     def _save_model(self, directory: Path) -> None:
@@ -237,7 +240,7 @@ class Predictor:
             "feature_names": self.feature_names_,
             "n_features": self.n_features_,
             "is_fitted": self.is_fitted,
-            "state": _jsonable(self._state_dict()),
+            "state": _jsonable(self.state_dict()),
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=1))
         return directory
@@ -256,7 +259,7 @@ class Predictor:
         if not issubclass(klass, cls):
             raise TypeError(f"{directory} holds a {klass.__name__}, not a {cls.__name__}")
         obj = klass(**meta["params"])
-        obj._load_state_dict(meta.get("state") or {})
+        obj.load_state_dict(meta.get("state") or {})
         if meta["is_fitted"]:
             obj._load_model(directory)
             obj.is_fitted = True

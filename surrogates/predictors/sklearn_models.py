@@ -38,9 +38,13 @@ __all__ = ["RandomPredictor", "RandomForestPredictor", "MLPPredictor", "LinearPr
 
 @register("random")
 class RandomPredictor(Predictor):
-    """Uniform [0, 1) scores from a seeded generator; needs no fit and ignores the features."""
+    """Uniform [0, 1) scores from a seeded generator; needs no fit and ignores the features.
+
+    The search's ``surrogate=random`` (the paper's RE baseline) is this predictor without an encoder
+    (``nas.search.surrogate.RandomSurrogate``)."""
 
     needs_fit = False
+    input_independent = True
 
     def __init__(self, seed: int = 0, n_jobs: int = 1):
         super().__init__(seed=seed, n_jobs=n_jobs)
@@ -52,10 +56,10 @@ class RandomPredictor(Predictor):
     def _predict(self, X):
         return self._rng.random(X.shape[0])
 
-    def _state_dict(self):
+    def state_dict(self):
         return {"bit_generator": self._rng.bit_generator.state}
 
-    def _load_state_dict(self, state):
+    def load_state_dict(self, state):
         if "bit_generator" in state:
             self._rng.bit_generator.state = state["bit_generator"]
 

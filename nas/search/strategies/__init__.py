@@ -1,4 +1,5 @@
-"""Search strategies behind a registry: ``list_strategies()`` / ``create_strategy(name, ...)``."""
+"""Search strategies behind a registry: ``STRATEGIES`` (name -> class) and ``list_strategies()``.
+A search builds its strategy from ``conf/strategy/<name>.yaml`` (``_target_``)."""
 from nas.search.strategies.base import Member, Proposal, Strategy
 from nas.search.strategies.evolution import RegularisedEvolution
 from nas.search.strategies.random_search import RandomSearch
@@ -13,10 +14,4 @@ def list_strategies() -> list[str]:
     return sorted(STRATEGIES)
 
 
-def create_strategy(name: str, **kwargs) -> Strategy:
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; available: {', '.join(list_strategies())}")
-    return STRATEGIES[name](**kwargs)
-
-
-__all__ = ["Member", "Proposal", "Strategy", "STRATEGIES", "list_strategies", "create_strategy"]
+__all__ = ["Member", "Proposal", "Strategy", "STRATEGIES", "list_strategies"]

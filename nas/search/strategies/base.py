@@ -78,6 +78,36 @@ class Strategy:
             self.iteration += 1
         return {}
 
+    # ------------------------------------------------------------ first generation and seeds
+    # The runner shares a strategy's trained initial population between runs (the arms of the
+    # paper's comparison); these members say whether there is one, and what it consists of.
+    seed_names: tuple[str, ...] | list[str] = ()  # seed architectures asked for
+    trained_seeds: dict[str, int] = {}  # seed name -> archive index of its training (read-only here)
+    failed_seeds: dict[str, int] = {}  # seed name -> archive index of its failed training
+
+    @property
+    def first_generation_size(self) -> int | None:
+        """Trained candidates that make up the initial population, or None when the strategy has
+        none to share (random search)."""
+        return None
+
+    @property
+    def initialising(self) -> bool:
+        """True while the initial population is being trained."""
+        size = self.first_generation_size
+        return size is not None and self.iteration < size
+
+    def first_generation_state(self) -> dict[str, Any]:
+        """The part of ``state_dict`` that the initial population determines (shared with other
+        runs; the rest of the state, a surrogate's, is each run's own)."""
+        return {"iteration": self.iteration}
+
+    def after_first_generation(self) -> dict[str, Any]:
+        """A shared first generation was loaded: catch up with what ``tell`` would have done.
+        Returns events like ``tell``."""
+        return {}
+
+    # ------------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
         return {"iteration": self.iteration}
 

@@ -40,10 +40,16 @@ class RegularisedEvolution(Strategy):
         self.trained_seeds: dict[str, int] = {}  # seed name -> archive index of its training
         self.failed_seeds: dict[str, int] = {}  # seed name -> archive index of its failed training
 
-    # ------------------------------------------------------------------------------- ask
     @property
-    def initialising(self) -> bool:
-        return self.iteration < self.population_size
+    def first_generation_size(self) -> int:
+        return self.population_size
+
+    def first_generation_state(self) -> dict[str, Any]:
+        state = self.state_dict()
+        return {key: state[key] for key in ("iteration", "population", "failed_tries", "trained_seeds",
+                                            "failed_seeds")}
+
+    # ------------------------------------------------------------------------------- ask
 
     def ask(self) -> Proposal:
         if self.initialising:

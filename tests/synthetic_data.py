@@ -1,8 +1,8 @@
-"""Tiny fake datasets on disk in the official layouts, for tests and smoke runs.
+"""Tiny fake datasets on disk in the official layouts, for tests.
 
 The arrays are random, so nothing can be learnt from them; they exist to exercise the loading,
 checking and preprocessing code (and anything downstream that needs "an addnist") without the
-real files. Used by tests/test_data_*.py; other packages' tests may use them too.
+real files. Used by tests/test_data_*.py and tests/test_limits.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Feature tables of search runs (seed_system.md §8.1): ``id``, the encoder's columns, ``accuracy``.
+"""Encoding a search run into its feature table (seed_system.md §8.1): ``id``, the encoder's
+columns, ``accuracy``. Reading and pooling such tables: ``surrogates.predictors.tables``.
 
 Rows are the trained candidates in search order: ``ok`` ones with their validation accuracy, and
 those that trained to NaN or exactly 0 with accuracy 0.0 (the paper's files hold such zeros;
@@ -42,12 +43,12 @@ from omegaconf import OmegaConf
 
 from nas.search.archive import read_archive
 from nas.search.identity import config_digest, derive_seed, diff_configs
+from nas.search.surrogate import SURROGATES
 
 TRAINED_STATUSES = ("ok", "nan", "zero_acc")
 FEATURES_FILE = "features.csv"
 NUMERIC_ENCODINGS = ("graf", "zcp", "graf_zcp")
-ENCODING_CONF = Path(__file__).resolve().parents[2] / "conf" / "encoding"
-NO_ENCODER_SURROGATES = ("none", "random")  # nas.search.surrogate.SURROGATES: no encoder in the search
+ENCODING_CONF = Path(__file__).resolve().parents[1] / "conf" / "encoding"
 DEFAULT_BATCH_SIZE = 256
 # Encoder options and their defaults (what the encoders do when an option is not given). A run
 # recorded before ``fisher_mode`` existed computed fisher with today's "ours" rule.
@@ -99,7 +100,7 @@ def search_settings(experiment: dict) -> dict | None:
     """The settings of the table a search wrote (its surrogate's encoder), or None if it had none."""
     encoding = experiment.get("encoding") or {}
     surrogate = (experiment.get("surrogate") or {}).get("name")
-    if surrogate in NO_ENCODER_SURROGATES or encoding.get("name") not in NUMERIC_ENCODINGS:
+    if surrogate in SURROGATES or encoding.get("name") not in NUMERIC_ENCODINGS:
         return None
     return feature_settings(encoding, derive_seed(experiment["seed"], "surrogate"), legacy=True)
 
@@ -346,3 +347,16 @@ def _export(table: Path, run_dir: Path, experiment: dict, settings: dict, export
         atomic_write_text(target, data)
     write_settings(target, settings, "evaluate.py task=features (export)", {"source": source, "table": table.name})
     return target
+
+
+def features_task(cfg, out_dir: Path, logger) -> None:
+    """``evaluate.py task=features``: ``run_features`` on ``cfg.run`` with the settings ``cfg`` sets."""
+    if not cfg.run:
+        raise ValueError("task=features needs run=<search run dir>")
+    encoding = OmegaConf.to_container(cfg.encoding, resolve=True) if cfg.get("encoding") is not None else None
+    seed = cfg.get("features_seed")
+    result = run_features(cfg.run, encoding, cfg.export_dir, seed=None if seed is None else int(seed))
+    for line in result.lines():
+        print(line)
+    if result.export_error:
+        raise ValueError(result.export_error)

@@ -1,0 +1,91 @@
+"""Build what a search runs with from its config: space, data, trainer settings, surrogate,
+strategy (with its random generator) and archive. Config errors become ``SearchError``s."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nas.hydra_utils import group_factory
+from nas.search.archive import Archive
+from nas.search.errors import SearchError
+from nas.search.identity import derive_seed
+from nas.search.strategies import STRATEGIES
+from nas.search.strategies.base import Strategy
+from nas.search.surrogate import SURROGATES, FeatureSurrogate, list_surrogates
+from surrogates.encodings import create_encoder
+
+ARCHIVE = "archive.jsonl"
+
+
+@dataclass
+class Components:
+    space: Any
+    datamodule: Any
+    trainer_cfg: Any
+    surrogate: Any
+    rng: random.Random
+    strategy: Strategy
+    archive: Archive
+
+
+def check_names(cfg: DictConfig) -> None:
+    """Unknown strategy or surrogate names fail before anything is built."""
+    for group, known in (("strategy", STRATEGIES), ("surrogate", list_surrogates())):
+        name = cfg[group].get("name")
+        if name not in known:
+            raise SearchError(f"unknown {group} {name!r}; available: {', '.join(sorted(known))}")
+
+
+def build_components(cfg: DictConfig, run_dir: Path, seed: int, budget: int) -> Components:
+    space = instantiate(cfg.space)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup()
+    trainer_cfg = instantiate(cfg.trainer)
+    surrogate = build_surrogate(cfg, space, datamodule, derive_seed(seed, "surrogate"))
+    rng = random.Random(derive_seed(seed, "strategy"))
+    try:
+        strategy = group_factory(cfg.strategy)(space=space, rng=rng, surrogate=surrogate, budget=budget)
+    except ValueError as err:
+        raise SearchError(str(err)) from None
+    if strategy.uses_surrogate:  # bred children pass the training pre-checks before scoring
+        strategy.precheck = _prechecker(space, datamodule, trainer_cfg, derive_seed(seed, "precheck"))
+    return Components(space, datamodule, trainer_cfg, surrogate, rng, strategy, Archive(run_dir / ARCHIVE))
+
+
+def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int):
+    """``surrogate=none|random`` as they are; any other predictor on the configured encoding."""
+    name = cfg.surrogate.name
+    factory = group_factory(cfg.surrogate)
+    if name in SURROGATES:
+        return factory(seed=seed)
+    encoding = cfg.encoding.name
+    if encoding in ("none", "string"):
+        raise SearchError(f"surrogate={name} needs a numeric encoding: add encoding=graf_zcp (the paper's), "
+                          "encoding=graf or encoding=zcp")
+    params = OmegaConf.to_container(cfg.encoding, resolve=True)
+    params.pop("name")
+    batch_size = int(params.pop("batch_size", 256))  # the proxies' batch (256 in the paper)
+    context = {"space": space, "batch": datamodule.example_batch(batch_size),
+               "num_classes": datamodule.num_classes, "seed": seed}
+    encoder = create_encoder(encoding, context=context, **params)
+    try:
+        predictor = factory(seed=seed)
+    except (ValueError, FileNotFoundError) as err:
+        raise SearchError(f"surrogate={name}: {err}") from None
+    return FeatureSurrogate(encoder, predictor, name, seed)
+
+
+def _prechecker(space: Any, datamodule: Any, trainer_cfg: Any, seed: int):
+    """The training pre-checks (memory estimate, forward time) without training; the global RNG
+    states are left as they were, so pre-checking changes nothing else in the run."""
+    def precheck(arch) -> tuple[str, str] | None:
+        from nas.training import precheck_candidate  # heavy import, only when needed
+
+        failure = precheck_candidate(arch, datamodule, trainer_cfg, space=space, seed=seed)
+        return None if failure is None else (failure.status, failure.reason)
+    return precheck
