@@ -27,6 +27,7 @@ NAMES = [
     "random", "rf", "xgb", "xgb_tuned", "lgbm", "ensemble_xgb", "ensemble_lgbm", "ensemble_mix",
     "mlp", "linear", "ridge", "tr_rf",
 ]
+LANGUAGE_MODELS = ["bert", "lm"]  # string inputs: tests/test_lm_predictor.py
 N_FEATURES = 20
 COLUMNS = [f"f{i}" for i in range(N_FEATURES)]
 
@@ -89,7 +90,7 @@ def _make(name, tmp_path=None, transfer_root=None, seed=0):
 
 # ------------------------------------------------------------------------------ registry
 def test_registry_lists_every_name():
-    assert sorted(NAMES) == list_predictors()
+    assert sorted([*NAMES, *LANGUAGE_MODELS]) == list_predictors()
     with pytest.raises(ValueError, match="unknown predictor 'nope'.*rf"):
         create_predictor("nope")
 

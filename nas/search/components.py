@@ -63,6 +63,11 @@ def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int):
     factory = group_factory(cfg.surrogate)
     if name in SURROGATES:
         return factory(seed=seed)
+    if getattr(getattr(factory, "func", factory), "input_kind", "features") == "strings":
+        raise SearchError(
+            f"surrogate={name} is a language model over architecture strings; this version runs it as a "
+            "predictor (surrogates.predictors.LanguageModelPredictor, bench/lm.py) but not inside a search "
+            "yet. Use surrogate=rf (the paper's RF arm) or surrogate=random (its RE baseline).")
     encoding = cfg.encoding.name
     if encoding in ("none", "string"):
         raise SearchError(f"surrogate={name} needs a numeric encoding: add encoding=graf_zcp (the paper's), "

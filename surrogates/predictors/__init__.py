@@ -6,7 +6,8 @@
     model.save("run/surrogate"); same = load_predictor("run/surrogate")
 
 Names: random, rf, xgb, xgb_tuned, lgbm, ensemble_xgb, ensemble_lgbm, ensemble_mix, mlp, linear,
-ridge, tr_rf. Each has ``conf/surrogate/<name>.yaml`` whose keys (less ``name``/``_target_``/
+ridge, tr_rf, lm, bert (the last two: language models over architecture strings, see
+``language_model``). Each has ``conf/surrogate/<name>.yaml`` whose keys (less ``name``/``_target_``/
 ``_partial_``) are the constructor's keyword arguments. See ``base`` for inputs and the on-disk
 format.
 """
@@ -21,6 +22,7 @@ from surrogates.predictors.base import (
 )
 from surrogates.predictors.boosting import LGBMPredictor, XGBPredictor, XGBTunedPredictor
 from surrogates.predictors.ensemble import EnsemblePredictor, LGBMEnsemble, MixEnsemble, XGBEnsemble
+from surrogates.predictors.language_model import BertPredictor, LanguageModelPredictor
 from surrogates.predictors.sklearn_models import (
     LinearPredictor,
     MLPPredictor,
@@ -51,4 +53,6 @@ __all__ = [
     "LGBMEnsemble",
     "MixEnsemble",
     "TransferRF",
+    "LanguageModelPredictor",
+    "BertPredictor",
 ]
