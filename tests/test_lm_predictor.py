@@ -245,6 +245,9 @@ def test_configs_hold_the_paper_settings_and_instantiate(encoder):
                                   ("bert", "answerdotai/ModernBERT-large", 8192)):
         cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
         assert cfg.pop("name") == name and cfg["model_name_or_path"] == source
+        # What the search reads (nas.search.components.SEARCH_KEYS, the encoding): not the model's.
+        assert cfg.pop("defaults") == [{"override /encoding@_global_.encoding": "string"}, "_self_"]
+        assert (cfg.pop("checkpoint"), cfg.pop("refit_every"), cfg.pop("fit_on_archive")) == (None, 100, False)
         assert cfg["max_length"] == context and {k: cfg[k] for k in paper} == paper
         factory = instantiate(cfg)
         lm = factory(seed=3, model=copy.deepcopy(model), tokenizer=tokenizer)  # no download, no extra
@@ -264,13 +267,14 @@ def test_offline_default_encoder_loads_and_fits(data):
     assert np.isfinite(lm.predict(test[:8])).all() and lm.fit_count == 1
 
 
-def test_a_search_refuses_a_language_model_surrogate_with_a_clear_message(tmp_path):
-    """Until the string path runs inside a search, surrogate=lm fails before anything trains."""
+def test_a_search_with_an_unreachable_language_model_fails_before_anything_trains(tmp_path):
+    """surrogate=lm runs inside a search (tests/test_search_lm.py); a model that cannot be found is
+    one clear error before the first candidate is trained."""
     from search_helpers import search_config
 
     from nas.search.runner import SearchError, SearchRunner
 
     cfg = search_config("strategy=surrogate_evolution", "surrogate=lm", "surrogate.model_name_or_path=/nonexistent")
-    with pytest.raises(SearchError, match="surrogate=lm is a language model over architecture strings"):
+    with pytest.raises(SearchError, match="surrogate=lm: language model '/nonexistent' is unavailable.*HF_HUB_OFFLINE"):
         SearchRunner(cfg, tmp_path / "run").run()
     assert not (tmp_path / "run" / "archive.jsonl").exists()

@@ -152,7 +152,7 @@ def test_every_config_option_composes_and_builds(tmp_path, group):
                                    "strategy=" + ("regularised_evolution" if option == "none" else "surrogate_evolution")],
                      "encoding": ["surrogate=rf", f"encoding={option}"]}[group]
         if option in ("tr_rf", "lm", "bert") or (group == "encoding" and option in ("none", "string")):
-            continue  # need transfer files / read strings (refused in a search for now) / are not numeric:
+            continue  # need transfer files / a language model (tests/test_search_lm.py) / are not numeric:
             # covered by their own tests (test_search_strategies' tr_rf test, test_lm_predictor)
         cfg = search_config(*overrides)
         runner = SearchRunner(cfg, tmp_path / option)

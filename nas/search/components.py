@@ -16,10 +16,18 @@ from nas.search.errors import SearchError
 from nas.search.identity import derive_seed
 from nas.search.strategies import STRATEGIES
 from nas.search.strategies.base import Strategy
-from nas.search.surrogate import SURROGATES, FeatureSurrogate, list_surrogates
+from nas.search.surrogate import (
+    SURROGATES,
+    FeatureSurrogate,
+    LanguageModelSurrogate,
+    list_surrogates,
+)
 from surrogates.encodings import create_encoder
 
 ARCHIVE = "archive.jsonl"
+# Surrogate config keys for the search, not the model: its start (lm, bert) and its refit cadence
+# (read by conf/strategy/surrogate_evolution.yaml).
+SEARCH_KEYS = ("checkpoint", "refit_every", "fit_on_archive")
 
 
 @dataclass
@@ -46,7 +54,7 @@ def build_components(cfg: DictConfig, run_dir: Path, seed: int, budget: int) -> 
     datamodule = instantiate(cfg.dataset)
     datamodule.setup()
     trainer_cfg = instantiate(cfg.trainer)
-    surrogate = build_surrogate(cfg, space, datamodule, derive_seed(seed, "surrogate"))
+    surrogate = build_surrogate(cfg, space, datamodule, derive_seed(seed, "surrogate"), run_dir)
     rng = random.Random(derive_seed(seed, "strategy"))
     try:
         strategy = group_factory(cfg.strategy)(space=space, rng=rng, surrogate=surrogate, budget=budget)
@@ -57,18 +65,18 @@ def build_components(cfg: DictConfig, run_dir: Path, seed: int, budget: int) -> 
     return Components(space, datamodule, trainer_cfg, surrogate, rng, strategy, Archive(run_dir / ARCHIVE))
 
 
-def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int):
-    """``surrogate=none|random`` as they are; any other predictor on the configured encoding."""
+def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int, run_dir: Path | None = None):
+    """``surrogate=none|random`` as they are; a language model (lm, bert) on the long strings; any
+    other predictor on the configured encoding."""
     name = cfg.surrogate.name
-    factory = group_factory(cfg.surrogate)
+    node = OmegaConf.to_container(cfg.surrogate, resolve=True)
+    search_keys = {key: node.pop(key, None) for key in SEARCH_KEYS}  # the strategy's and ours, not the model's
+    factory = group_factory(OmegaConf.create(node))
     if name in SURROGATES:
         return factory(seed=seed)
-    if getattr(getattr(factory, "func", factory), "input_kind", "features") == "strings":
-        raise SearchError(
-            f"surrogate={name} is a language model over architecture strings; this version runs it as a "
-            "predictor (surrogates.predictors.LanguageModelPredictor, bench/lm.py) but not inside a search "
-            "yet. Use surrogate=rf (the paper's RF arm) or surrogate=random (its RE baseline).")
     encoding = cfg.encoding.name
+    if getattr(getattr(factory, "func", factory), "input_kind", "features") == "strings":
+        return _language_model(factory, name, encoding, search_keys["checkpoint"], seed, run_dir)
     if encoding in ("none", "string"):
         raise SearchError(f"surrogate={name} needs a numeric encoding: add encoding=graf_zcp (the paper's), "
                           "encoding=graf or encoding=zcp")
@@ -83,6 +91,26 @@ def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int):
     except (ValueError, FileNotFoundError) as err:
         raise SearchError(f"surrogate={name}: {err}") from None
     return FeatureSurrogate(encoder, predictor, name, seed)
+
+
+def _language_model(factory, name: str, encoding: str, checkpoint: str | None, seed: int, run_dir: Path | None):
+    """A language model reads the long architecture strings: ``encoding=string``, which its config
+    selects (``conf/surrogate/lm.yaml``); a numeric encoding asked for explicitly is refused.
+    ``surrogate.checkpoint=<dir>`` starts from fine-tuned weights instead of the pretrained ones."""
+    if encoding != "string":
+        raise SearchError(f"surrogate={name} reads the architecture strings, not encoding={encoding}: drop the "
+                          "encoding override (surrogate=lm selects encoding=string) or set encoding=string")
+    kwargs = {}
+    if checkpoint:
+        if not Path(str(checkpoint)).expanduser().is_dir():
+            raise SearchError(f"surrogate.checkpoint={checkpoint}: no such directory (a saved predictor, e.g. "
+                              "<run>/surrogate/fit-<k>, or a save_pretrained directory)")
+        kwargs["model_name_or_path"] = str(Path(str(checkpoint)).expanduser())
+    try:
+        predictor = factory(seed=seed, **kwargs)
+    except (ValueError, FileNotFoundError) as err:
+        raise SearchError(f"surrogate={name}: {err}") from None
+    return LanguageModelSurrogate(predictor, name, seed, run_dir)
 
 
 def _prechecker(space: Any, datamodule: Any, trainer_cfg: Any, seed: int):

@@ -256,8 +256,8 @@ class LanguageModelPredictor(Predictor):
     """A pretrained encoder with a 1-output regression head, fine-tuned on architecture strings."""
 
     needs_fit = True
-    # It reads architecture strings, not an encoding's numeric features (the search wires it in
-    # once the string path exists there: nas.search.components refuses it until then).
+    # It reads architecture strings, not an encoding's numeric features (in a search:
+    # nas.search.surrogate.LanguageModelSurrogate, on encoding=string).
     input_kind = "strings"
 
     def __init__(

@@ -185,7 +185,9 @@ class SurrogateEvolution(RegularisedEvolution):
         self.last_fit = list(state["last_fit"])
         self.precheck_failures.update(state.get("precheck_failures", {}))
         self.surrogate.load_state_dict(state["surrogate"])
-        if self.last_fit and self.surrogate.needs_fit:  # refit on exactly the same data
+        # Refit on exactly the same data, unless the surrogate restored its fitted model itself
+        # (a language model's fine-tuned weights, which a refit would not give back).
+        if self.last_fit and self.surrogate.needs_fit and not getattr(self.surrogate, "restores_fit", False):
             by_index = {m.index: m for m in self.trained}
             members = [by_index[i] for i in self.last_fit]
             self.surrogate.fit(self.surrogate.encode([m.arch for m in members]), [m.accuracy for m in members])
