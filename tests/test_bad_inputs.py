@@ -274,3 +274,12 @@ def test_the_resume_command_after_ctrl_c_does_not_restart_again(monkeypatch):
     assert resume_command() == "python search.py seed=1 'arch='\"'\"'a b'\"'\"''"
     monkeypatch.setattr(sys, "argv", ["search.py", "+search.restart=True"])
     assert resume_command() == "python search.py"
+
+
+@pytest.mark.parametrize("override, words", [
+    ("strategy.population_size=abc", ("strategy: TypeError", "check the strategy.* settings")),
+    ("trainer.max_epochs=abc", ("trainer: ValueError", "invalid literal", "check the trainer.* settings")),
+])
+def test_a_config_value_of_the_wrong_type_is_one_line(tmp_path, override, words):
+    _one_line_error(_cli("search.py", *FAST, override, out=tmp_path), "search.py", *words)
+    assert not _written(tmp_path, "archive.jsonl", "checkpoint.json", "result.json")

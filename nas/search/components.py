@@ -50,19 +50,33 @@ def check_names(cfg: DictConfig) -> None:
 
 
 def build_components(cfg: DictConfig, run_dir: Path, seed: int, budget: int) -> Components:
-    space = instantiate(cfg.space)
+    space = _from_config("space", lambda: instantiate(cfg.space))
     datamodule = instantiate(cfg.dataset)
     datamodule.setup()
-    trainer_cfg = instantiate(cfg.trainer)
+    trainer_cfg = _from_config("trainer", lambda: instantiate(cfg.trainer))
     surrogate = build_surrogate(cfg, space, datamodule, derive_seed(seed, "surrogate"), run_dir)
     rng = random.Random(derive_seed(seed, "strategy"))
-    try:
-        strategy = group_factory(cfg.strategy)(space=space, rng=rng, surrogate=surrogate, budget=budget)
-    except ValueError as err:
-        raise SearchError(str(err)) from None
+    strategy = _from_config("strategy", lambda: group_factory(cfg.strategy)(
+        space=space, rng=rng, surrogate=surrogate, budget=budget))
     if strategy.uses_surrogate:  # bred children pass the training pre-checks before scoring
         strategy.precheck = _prechecker(space, datamodule, trainer_cfg, derive_seed(seed, "precheck"))
     return Components(space, datamodule, trainer_cfg, surrogate, rng, strategy, Archive(run_dir / ARCHIVE))
+
+
+def _from_config(group: str, make):
+    """Build one config group; a value of the wrong type or range (``strategy.population_size=abc``,
+    ``trainer.max_epochs=0``) is a one-line ``SearchError`` naming the group, not a traceback."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return make()
+    except ValueError as err:  # our constructors' own checks say what to do
+        raise SearchError(str(err)) from None
+    except (TypeError, InstantiationException) as err:
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+        text = (str(cause).splitlines() or [""])[0]
+        raise SearchError(f"{group}: {type(cause).__name__}: {text} (check the {group}.* settings on the "
+                          f"command line and in conf/{group}/)") from None
 
 
 def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int, run_dir: Path | None = None):
