@@ -66,10 +66,8 @@ def forward_cost(net: nn.Module, x: torch.Tensor) -> ForwardCost:
     elements = [0.0]
 
     def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        outputs = [output] if isinstance(output, torch.Tensor) else [
-            o for o in (output if isinstance(output, (tuple, list)) else ()) if isinstance(o, torch.Tensor)]
-        inputs_storage = {t.untyped_storage().data_ptr() for t in _flat_tensors(inputs)}
-        for out in outputs:
+        inputs_storage = {t.untyped_storage().data_ptr() for t in tensors_in(inputs)}
+        for out in tensors_in(output):
             per = batch_size_of(out)
             macs[0] += multiply_adds(module, inputs, out) / per
             if out.untyped_storage().data_ptr() not in inputs_storage:  # a view writes nothing
@@ -89,9 +87,10 @@ def forward_cost(net: nn.Module, x: torch.Tensor) -> ForwardCost:
     return ForwardCost(multiply_adds=macs[0], activation_elements=elements[0])
 
 
-def _flat_tensors(value: Any) -> list[torch.Tensor]:
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """The tensors in a module's input or output (a tensor, or tuples/lists of them, nested)."""
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, (tuple, list)):
-        return [t for item in value for t in _flat_tensors(item)]
+        return [t for item in value for t in tensors_in(item)]
     return []

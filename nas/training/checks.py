@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nas.space.cost import tensors_in
+
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
@@ -44,8 +46,8 @@ def estimate_memory_bytes(net: nn.Module, x: torch.Tensor, batch_size: int) -> i
 
     def hook(_module: nn.Module, inputs: Any, output: Any) -> None:
         nonlocal largest
-        views_of = {t.untyped_storage().data_ptr() for t in _tensors(inputs)}
-        for out in _tensors(output):
+        views_of = {t.untyped_storage().data_ptr() for t in tensors_in(inputs)}
+        for out in tensors_in(output):
             if out.untyped_storage().data_ptr() not in views_of:  # a view allocates nothing
                 largest = max(largest, out.numel() * out.element_size())
 
@@ -69,15 +71,6 @@ def estimate_memory_bytes(net: nn.Module, x: torch.Tensor, batch_size: int) -> i
     params = sum(p.numel() for p in net.parameters())
     input_bytes = x[:1].numel() * x.element_size() * batch_size
     return int((sum(saved.values()) + 2 * largest) * scale + input_bytes + PARAM_BYTES * params)
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """The tensors in a module's input/output (a tensor, or a tuple/list of them, nested)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for item in value for t in _tensors(item)]
-    return []
 
 
 # Seconds per multiply-add and per written activation element of a reference CPU thread: the
