@@ -3,7 +3,13 @@
     python evaluate.py task=sweep sweep_dir=outputs/multirun/paper_baselines
         Every search under sweep_dir (<dataset>/<arm>/seed=<s>/archive.jsonl): sweep_summary.{csv,md}
         (dataset x arm: best validation accuracy, mean ± standard error over seeds) and
-        sweep_<dataset>.png (best-so-far curves). nas.search.aggregate.sweep_task.
+        best_so_far.png (best-so-far curves, one panel per dataset). nas.search.aggregate.sweep_task.
+
+    python evaluate.py task=report sweep_dir=outputs/multirun/paper [final_subdir=final]
+        The sweep's report: report.md with, beside it, one CSV per table and best_so_far.png: best
+        validation and final test accuracy (<run>/final/result.json) per dataset x arm (mean ± SE,
+        best arm in bold), average ranks, candidates trained and failed by status, the surrogates'
+        prospective Kendall tau, wall time per arm. nas.report.task.report_task.
 
     python evaluate.py task=features run=<search run dir> [encoding=zcp] [features_seed=0]
         The run's feature table: <run>/features.csv (id, the encoding's columns, accuracy), by
@@ -18,6 +24,12 @@
         table_<metric>.{csv,md} (datasets x predictors, with a mean row) and table_kendall_tau.png.
         surrogates.report.surrogate_task.
 
+    python evaluate.py task=surrogate surrogate=lm checkpoint=<train.py task=surrogate's checkpoint> \
+            protocol=<in_run|one_to_one|leave_one_out|on_the_fly> [finetune=false] [data=<runs>]
+        The same for a language model on the architecture strings (data=, else the *.strings.csv
+        exports in features_dir). on_the_fly is the paper's: chunks of 100 in search order, fine-tune
+        on chunk i (5 epochs, batch 2), score chunk i+1; finetune=false scores the checkpoint as it is.
+
 Outputs go to outputs/evaluate/<task>/<time>/ (task=features writes its tables into the run and
 export_dir, and only its log there); conf/evaluate.yaml lists every option. A missing input or an invalid option ends with
 ``evaluate.py: error: ...`` and exit status 1.
@@ -30,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 
 TASKS = {  # task -> "module:function(cfg, out_dir, logger)"; imported only when chosen
     "sweep": "nas.search.aggregate:sweep_task",
+    "report": "nas.report.task:report_task",
     "features": "surrogates.feature_tables:features_task",
     "surrogate": "surrogates.report:surrogate_task",
 }

@@ -25,6 +25,21 @@ def group_factory(node):
     return instantiate(params)
 
 
+def train_subdir(task: str, dataset: str, surrogate: str | None, target: str | None) -> str:
+    """``train.py``'s run folder below ``outputs/train/``: ``<dataset>`` for an architecture,
+    ``surrogate/<surrogate>-<target or single>`` for a fine-tuning (``task=surrogate``)."""
+    if task == "surrogate":
+        return f"surrogate/{surrogate}-{target if target not in (None, '', 'None') else 'single'}"
+    return str(dataset)
+
+
+def register_resolvers() -> None:
+    """The resolvers our configs use (``${train_subdir:...}``); safe to call more than once."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("train_subdir", train_subdir, replace=True)
+
+
 def single_run() -> bool:
     """True for ``python x.py ...`` (exit codes matter), False inside a multirun sweep, where a
     failing job must not end the whole sweep. Outside Hydra: behave like a single run."""

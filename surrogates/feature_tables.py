@@ -29,7 +29,10 @@ it makes for a run is the search's. It never overwrites a table made with other 
 
 The export copy ``<export_dir>/<dataset>_seed=<seed>.csv`` (with its ``.json``) is written, kept
 when identical, updated when it comes from the same run and settings, and otherwise refused
-(``FeaturesResult.export_error``): another run or other settings already own that name.
+(``FeaturesResult.export_error``): another run or other settings already own that name. Beside it,
+``<dataset>_seed=<seed>.strings.csv`` holds the run's architecture strings in the paper's layout
+(``arch``, ``arch_long``, ``acc``, ``dataset``, ``seed``, ``id``): the language model's training data
+(``surrogates.string_tables``), replaced only by the same run grown longer.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from omegaconf import OmegaConf
 from nas.search.archive import read_archive
 from nas.search.identity import config_digest, derive_seed, diff_configs
 from nas.search.surrogate import SURROGATES
+from surrogates.string_tables import STRINGS_SUFFIX, run_string_table, to_paper_layout
 
 TRAINED_STATUSES = ("ok", "nan", "zero_acc")
 FEATURES_FILE = "features.csv"
@@ -346,7 +350,26 @@ def _export(table: Path, run_dir: Path, experiment: dict, settings: dict, export
     if not target.exists() or target.read_text() != data:
         atomic_write_text(target, data)
     write_settings(target, settings, "evaluate.py task=features (export)", {"source": source, "table": table.name})
+    _export_strings(run_dir, target.with_name(target.name[: -len(".csv")] + STRINGS_SUFFIX))
     return target
+
+
+def _export_strings(run_dir: Path, target: Path) -> None:
+    """The run's architecture strings in the paper's layout next to its feature file (what a language
+    model trains on). An existing file is replaced only by the same run grown longer."""
+    from nas.logging import atomic_write_text
+
+    dataset, seed, table = run_string_table(run_dir)
+    data = to_paper_layout(table, dataset, seed).to_csv(index=False)
+    if target.exists() and target.read_text() != data:
+        old = pd.read_csv(target)
+        same_run = (len(old) <= len(table) and list(old.get("arch_long", [])) == list(table["arch_long"][: len(old)])
+                    and list(old.get("id", [])) == list(table["id"][: len(old)]))
+        if not same_run:
+            raise FeatureConflict(f"{target} already holds another run's architecture strings; move it away or "
+                                  "pass export_dir=<another folder>")
+    if not target.exists() or target.read_text() != data:
+        atomic_write_text(target, data)
 
 
 def features_task(cfg, out_dir: Path, logger) -> None:

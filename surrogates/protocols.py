@@ -37,6 +37,7 @@ __all__ = [
     "in_run_windows",
     "one_to_one",
     "leave_one_out",
+    "on_the_fly",
     "results_table",
 ]
 
@@ -190,6 +191,41 @@ def leave_one_out(
             test = pd.concat(test_frames, ignore_index=True)
             rows.append({"dataset": name, "n_train": int(y.size), "n_test": len(test),
                          **_score(model, test, columns, name)})
+    return pd.DataFrame(rows)
+
+
+def on_the_fly(
+    frame: pd.DataFrame,
+    predictor_factory: PredictorFactory,
+    chunk_size: int = 100,
+    finetune: bool = True,
+    drop_zero: bool = True,
+) -> pd.DataFrame:
+    """The paper's on-the-fly simulation (seed_system §7.4): one run in search order, cut into
+    chunks of ``chunk_size`` (a population); for each chunk i but the last, fit the *same* model
+    on chunk i (zero rows dropped) and score it on chunk i+1 (zero rows kept).
+
+    A language model's fits continue from its current weights (pretrained, or a checkpoint), as
+    the paper's did; a tabular predictor is refitted on the chunk alone. ``finetune=False`` only
+    predicts: the predictor must be usable unfitted (a fine-tuned checkpoint). One row per scored
+    chunk: ``chunk`` (its index, from 1), ``n_train``, ``n_test``, metrics."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    columns = feature_columns(frame)
+    chunks = [frame.iloc[start:start + chunk_size] for start in range(0, len(frame), chunk_size)]
+    model = _make(predictor_factory)
+    if not finetune and model.needs_fit and not model.is_fitted and getattr(model, "input_kind", "") != "strings":
+        raise ValueError(f"{model.name} predicts nothing before a fit; on_the_fly with finetune=false needs a "
+                         "fine-tuned language model (checkpoint=<dir>)")
+    rows, n_train = [], 0
+    for i in range(len(chunks) - 1):
+        if finetune:
+            X, y = stack_sources([chunks[i]], columns, "raw", drop_zero, [f"chunk {i}"])
+            if y.size:
+                model.fit(X, y)
+                n_train = int(y.size)
+        metrics = _score(model, chunks[i + 1], columns, f"chunk {i + 1}")
+        rows.append({"chunk": i + 1, "n_train": n_train, "n_test": len(chunks[i + 1]), **metrics})
     return pd.DataFrame(rows)
 
 

@@ -8,7 +8,7 @@ predictors, with a mean row) and ``table_kendall_tau.png``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,39 +19,49 @@ from surrogates.predictors.tables import load_feature_archive
 from surrogates.protocols import (
     in_run_windows,
     leave_one_out,
+    on_the_fly,
     one_to_one,
     results_table,
 )
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("in_run", "one_to_one", "leave_one_out")
+PROTOCOLS = ("in_run", "one_to_one", "leave_one_out", "on_the_fly")
 METRICS = ("kendall_tau", "spearman")
 
 
-def run_protocol(protocol: str, frames: dict[str, dict[int, pd.DataFrame]], predictors: Sequence[str],
+def run_protocol(protocol: str, frames: dict[str, dict[int, pd.DataFrame]], predictors: Sequence[str] | Mapping,
                  seed: int = 0, limits: Sequence[int] = (100, 200, 300), test_size: int = 100,
-                 policy: str = "raw", source_seed: int = 1, target_seed: int = 0) -> pd.DataFrame:
-    """One row per (dataset or source/target, predictor[, seed, limit]) with the rank metrics."""
+                 policy: str = "raw", source_seed: int = 1, target_seed: int = 0, chunk_size: int = 100,
+                 finetune: bool = True, targets: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (dataset or source/target, predictor[, seed, limit or chunk]) with the rank metrics.
+
+    ``predictors``: registered names (each built with ``seed``) or ``{name: factory}``.
+    ``targets``: the datasets that may be scored (None: all); the others are only trained on."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; available: {', '.join(PROTOCOLS)}")
     if "tr_rf" in predictors:
         raise ValueError("tr_rf is the in-search transfer surrogate; evaluate transfer with "
                          "protocol=leave_one_out (or one_to_one) and an ordinary predictor such as rf")
+    factories = dict(predictors) if isinstance(predictors, Mapping) else {
+        name: (lambda name=name: create_predictor(name, seed=seed)) for name in predictors}
+    scored = [d for d in frames if targets is None or d in targets]
     rows = []
-    for name in predictors:
-        def factory(name=name):
-            return create_predictor(name, seed=seed)
-
-        if protocol == "in_run":
-            for dataset, runs in frames.items():
-                for run_seed, frame in runs.items():
-                    result = in_run_windows(frame, factory, limits=limits, test_size=test_size, policy=policy)
+    for name, made in factories.items():
+        factory = made if finetune or protocol == "on_the_fly" else (lambda made=made: AsIs(made()))
+        if protocol in ("in_run", "on_the_fly"):
+            for dataset in scored:
+                for run_seed, frame in frames[dataset].items():
+                    if protocol == "in_run":
+                        result = in_run_windows(frame, factory, limits=limits, test_size=test_size, policy=policy)
+                    else:
+                        result = on_the_fly(frame, factory, chunk_size=chunk_size, finetune=finetune)
                     rows += [{"dataset": dataset, "seed": run_seed, "predictor": name, **r}
                              for r in result.to_dict("records")]
         elif protocol == "one_to_one":
             for source, source_runs in frames.items():
-                for target, target_runs in frames.items():
+                for target in scored:
+                    target_runs = frames[target]
                     if source_seed not in source_runs or target_seed not in target_runs:
                         log.warning("one_to_one: %s seed %s -> %s seed %s missing, skipped",
                                     source, source_seed, target, target_seed)
@@ -59,10 +69,25 @@ def run_protocol(protocol: str, frames: dict[str, dict[int, pd.DataFrame]], pred
                     result = one_to_one(source_runs[source_seed], target_runs[target_seed], factory, policy=policy)
                     rows += [{"dataset": target, "source": source, "predictor": name, **r}
                              for r in result.to_dict("records")]
-        else:
-            result = leave_one_out(frames, None, factory, policy=policy)
+        elif scored:
+            result = leave_one_out(frames, scored, factory, policy=policy)
             rows += [{"predictor": name, **r} for r in result.to_dict("records")]
     return pd.DataFrame(rows)
+
+
+class AsIs:
+    """A predictor used as it is (``finetune=false``): ``fit`` leaves it unchanged, so a fine-tuned
+    checkpoint is scored without further training under any protocol."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+        self.name = predictor.name
+
+    def fit(self, X, y) -> AsIs:
+        return self
+
+    def predict(self, X):
+        return self.predictor.predict(X)
 
 
 def write_report(rows: pd.DataFrame, protocol: str, out_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -103,12 +128,21 @@ def _plot(table: pd.DataFrame, path: Path, protocol: str) -> None:
 
 
 def surrogate_task(cfg, out_dir: Path, logger) -> None:
-    """``evaluate.py task=surrogate``: ``cfg.protocol`` over the feature files of ``cfg.features_dir``,
-    the report written to ``out_dir`` and the Kendall tau table printed."""
-    frames = load_feature_archive(cfg.features_dir, cfg.datasets)
-    rows = run_protocol(cfg.protocol, frames, list(cfg.predictors), seed=int(cfg.seed), limits=list(cfg.limits),
-                        test_size=int(cfg.test_size), policy=cfg.policy, source_seed=int(cfg.source_seed),
-                        target_seed=int(cfg.target_seed))
+    """``evaluate.py task=surrogate``: ``cfg.protocol`` for the tabular ``predictors`` over the feature
+    files of ``cfg.features_dir`` and, with ``surrogate=lm|bert``, for the language model over the
+    architecture strings (``data``, else the ``*.strings.csv`` exports in ``features_dir``); the
+    report written to ``out_dir`` and the Kendall tau table printed."""
+    names = list(cfg.predictors) if cfg.get("predictors") is not None else ([] if cfg.get("surrogate") else ["rf"])
+    parts = []
+    common = dict(seed=int(cfg.seed), limits=list(cfg.limits), test_size=int(cfg.test_size), policy=cfg.policy,
+                  source_seed=int(cfg.source_seed), target_seed=int(cfg.target_seed),
+                  chunk_size=int(cfg.get("chunk_size", 100)), finetune=bool(cfg.get("finetune", True)))
+    if names:
+        frames = load_feature_archive(cfg.features_dir, cfg.datasets)
+        parts.append(run_protocol(cfg.protocol, frames, names, **common))
+    if cfg.get("surrogate") is not None:
+        parts.append(_language_model_rows(cfg, common))
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if rows.empty:
         raise ValueError(f"protocol {cfg.protocol} produced no result from {cfg.features_dir} "
                          "(too few rows for the limits, or missing seeds)")
@@ -120,3 +154,35 @@ def surrogate_task(cfg, out_dir: Path, logger) -> None:
     logger.summary({f"kendall_tau/{c}": float(tau.loc["mean", c]) for c in tau.columns})
     print(to_markdown(tau))
     print(f"-> {out_dir}")
+
+
+def _language_model_rows(cfg, common: dict) -> pd.DataFrame:
+    """The protocol for ``cfg.surrogate`` (a language model) on the architecture-string tables."""
+    from omegaconf import OmegaConf
+
+    from surrogates.fine_tuning import checkpoint_datasets, language_model
+    from surrogates.string_tables import load_string_archive
+
+    node = OmegaConf.to_container(cfg.surrogate, resolve=True)
+    checkpoint = cfg.get("checkpoint") or node.get("checkpoint")
+    node["checkpoint"] = checkpoint
+    if cfg.protocol == "on_the_fly":  # the paper's per-chunk fine-tuning: 5 epochs of batch 2
+        for key, value in (("epochs", cfg.get("on_the_fly_epochs")), ("train_batch_size", cfg.get("on_the_fly_batch_size"))):
+            if value is not None:
+                node[key] = int(value)
+    seed = common["seed"]
+    language_model(node, seed)  # a bad source or checkpoint fails here, before any data is read
+    sources = list(cfg.data) if cfg.get("data") and not isinstance(cfg.data, str) else \
+        [cfg.data] if cfg.get("data") else [cfg.features_dir]
+    frames = load_string_archive(sources, cfg.datasets)
+    trained_on = checkpoint_datasets(checkpoint) if checkpoint else set()
+    targets = [d for d in frames if d not in trained_on]
+    if trained_on & set(frames):
+        log.warning("not scored: %s (the checkpoint was fine-tuned on them)", ", ".join(sorted(trained_on & set(frames))))
+    if not targets:
+        raise ValueError(f"checkpoint {checkpoint} was fine-tuned on every dataset here ({', '.join(frames)}); "
+                         "scoring it on them would measure its training data")
+    name = str(node.get("name"))
+    if checkpoint:
+        name += "[checkpoint]" if common["finetune"] else "[checkpoint, no tuning]"
+    return run_protocol(cfg.protocol, frames, {name: lambda: language_model(node, seed)}, targets=targets, **common)

@@ -11,6 +11,10 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from nas.hydra_utils import register_resolvers  # noqa: E402
+
+register_resolvers()  # train.yaml's ${train_subdir:...}, as train.py registers it (Compose API tests)
+
 
 import pytest  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""evaluate.py task=sweep: mean ± standard error over seeds per dataset and arm."""
+"""evaluate.py task=sweep: mean ± standard error over seeds per dataset and arm (the numbers by hand:
+tests/test_report.py, which task=sweep shares with task=report)."""
 import json
 import math
 import os
@@ -34,14 +35,14 @@ def test_sweep_table_and_figures(tmp_path):
     assert row.seeds == 2 and math.isclose(row.best_val_acc_mean, 0.4)
     assert math.isclose(row.best_val_acc_se, 0.1)  # std([0.3, 0.5], ddof=1) / sqrt(2)
     assert math.isnan(table.set_index("arm").loc["rs-none-none"].best_val_acc_se)
-    assert pd.read_csv(tmp_path / "out" / "sweep_summary.csv").shape == (2, 7)
+    assert pd.read_csv(tmp_path / "out" / "sweep_summary.csv").shape == (2, 12)
     assert "0.4000 ± 0.1000" in (tmp_path / "out" / "sweep_summary.md").read_text()
-    assert [p.name for p in figures] == ["sweep_mini_addnist.png"]
+    assert [p.name for p in figures] == ["best_so_far.png"]
 
 
-def test_evaluate_cli_reports_a_missing_sweep(tmp_path):
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.run([sys.executable, str(REPO / "evaluate.py"), f"sweep_dir={tmp_path}/nothing",
+def test_evaluate_cli_reports_a_sweep_without_runs(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(REPO / "evaluate.py"), "task=report", f"sweep_dir={tmp_path}",
                            f"paths.output_dir={tmp_path}"], env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=120)
-    assert proc.returncode == 1 and "no <dataset>/<arm>/seed=<s>/archive.jsonl" in proc.stderr
+    assert proc.returncode == 1 and proc.stderr.startswith("evaluate.py: error: no <dataset>/<arm>/seed=<s>/archive.jsonl")

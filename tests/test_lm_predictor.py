@@ -16,7 +16,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from synthetic_strings import synthetic_archive
 
+from surrogates.fine_tuning import OFFLINE_KEYS
 from surrogates.metrics import kendall_tau
 from surrogates.predictors import create_predictor, list_predictors, load_predictor
 from surrogates.predictors.language_model import (
@@ -28,38 +30,12 @@ from surrogates.predictors.language_model import (
 )
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "surrogate"
-OPS = ["linear(64)", "relu", "norm", "softmax", "identity"]
-
-
-# ------------------------------------------------------------------------------ synthetic data
-def _leaf(rng, op):
-    return op + "{'out_feature_shape': [" + f"{int(rng.choice([16, 64, 256]))}, {int(rng.choice([32, 64]))}" + "]}"
-
-
-def _module(rng, depth):
-    kind = "computation" if depth >= 3 else rng.choice(["computation", "sequential", "routing", "branching"])
-    if kind == "computation":
-        return f"computation[{_leaf(rng, OPS[int(rng.integers(len(OPS)))])}]"
-    if kind == "sequential":
-        return f"sequential[{_module(rng, depth + 1)}, {_module(rng, depth + 1)}]"
-    if kind == "routing":
-        return f"routing[{_leaf(rng, 'perm(0,2,1)')}, {_module(rng, depth + 1)}, {_leaf(rng, 'perm(0,2,1)')}]"
-    return (f"branching(2)[{_leaf(rng, 'clone(2)')}, {_module(rng, depth + 1)}, {_module(rng, depth + 1)}, "
-            f"{_leaf(rng, 'add')}]")
-
-
-def _archive(n, seed):
-    """Long-form strings in einspace's grammar; accuracy = the share of computation layers that are
-    linear (a simple function of the string that a mean-pooled encoder can read)."""
-    rng = np.random.default_rng(seed)
-    texts = [_module(rng, 0) for _ in range(n)]
-    return texts, np.array([t.count("linear(") / t.count("computation[") for t in texts])
 
 
 @pytest.fixture(scope="module")
 def data():
-    train, y_train = _archive(64, 0)
-    test, y_test = _archive(48, 1)
+    train, y_train = synthetic_archive(64, 0)
+    test, y_test = synthetic_archive(48, 1)
     return train, y_train, test, y_test
 
 
@@ -103,7 +79,7 @@ def test_short_from_long_matches_the_space():
 def test_input_forms_and_text_choice(encoder):
     import pandas as pd
 
-    long_texts, _ = _archive(3, 5)
+    long_texts, _ = synthetic_archive(3, 5)
     short_texts = [short_from_long(t) for t in long_texts]
     lm, lm_short = _tiny(encoder), _tiny(encoder, text="short")
 
@@ -248,6 +224,11 @@ def test_configs_hold_the_paper_settings_and_instantiate(encoder):
         # What the search reads (nas.search.components.SEARCH_KEYS, the encoding): not the model's.
         assert cfg.pop("defaults") == [{"override /encoding@_global_.encoding": "string"}, "_self_"]
         assert (cfg.pop("checkpoint"), cfg.pop("refit_every"), cfg.pop("fit_on_archive")) == (None, 100, False)
+        # What train.py task=surrogate reads (surrogates.fine_tuning.OFFLINE_KEYS): the paper's batch 2,
+        # 15/5 epochs and per-dataset ECDF by default (null), selection on held-out training rows.
+        offline = {key: cfg.pop(key) for key in OFFLINE_KEYS}
+        assert offline == {"select_on_eval": False, "holdout": 0.1, "offline_epochs": None,
+                           "offline_batch_size": 2, "standardize": None}
         assert cfg["max_length"] == context and {k: cfg[k] for k in paper} == paper
         factory = instantiate(cfg)
         lm = factory(seed=3, model=copy.deepcopy(model), tokenizer=tokenizer)  # no download, no extra

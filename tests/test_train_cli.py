@@ -63,6 +63,10 @@ def test_run_dir_pattern():
     cfg = _compose(["dataset=mini_multnist"], hydra_config=True)
     run_dir = OmegaConf.select(cfg, "hydra.run.dir")
     assert run_dir.startswith("outputs/train/mini_multnist/")
+    fine_tune = OmegaConf.select(_compose(["task=surrogate", "target=addnist"], hydra_config=True), "hydra.run.dir")
+    assert fine_tune.startswith("outputs/train/surrogate/lm-addnist/")
+    single = OmegaConf.select(_compose(["task=surrogate", "surrogate=bert"], hydra_config=True), "hydra.run.dir")
+    assert single.startswith("outputs/train/surrogate/bert-single/")
     assert OmegaConf.select(cfg, "hydra.job.chdir") is False
 
 

@@ -11,6 +11,7 @@ small interface:
         logger.log({"train/loss": 0.3, "epoch": 1}, step=1)
         logger.summary({"val/acc": 0.9})
         logger.table("predicted_vs_true", dataframe)
+        logger.image("best_so_far", run_dir / "best_so_far.png")
     finally:
         logger.finish()
 
@@ -18,6 +19,7 @@ Everything W&B shows is also on disk in the run dir (DESIGN §7):
     metrics.jsonl        one JSON object per ``log`` call: {"_step", "_time", **metrics}
     summary.json         the merged ``summary`` dicts (rewritten atomically)
     tables/<name>.csv    every ``table`` call (the latest version of each table)
+    (images)             ``image`` logs a file its caller already wrote, so disk needs nothing more
 so a run can be inspected, aggregated and compared without W&B.
 
 Restarts (a resumed search reopens the same run dir):
@@ -98,6 +100,9 @@ class RunLogger:
 
     def table(self, name: str, dataframe: Any) -> None:
         """Log a pandas DataFrame as a table (W&B Table, and ``tables/<name>.csv`` on disk)."""
+
+    def image(self, name: str, path: str | os.PathLike) -> None:
+        """Log an image file already written to disk (a W&B Image; on disk the file is the record)."""
 
     def define_metric(self, name: str, step_metric: str | None = None, summary: str | None = None) -> None:
         """Declare a custom x-axis / summary for a metric (W&B ``define_metric``); disk ignores it."""

@@ -218,6 +218,14 @@ class WandbRunLogger(DiskLogger):
 
             self.run.log({name: wandb.Table(dataframe=dataframe)}, step=self._last_step)
 
+    def image(self, name: str, path: str | os.PathLike) -> None:
+        """A W&B Image of the file at ``path``, at the step of the last ``log`` call (as ``table``)."""
+        super().image(name, path)
+        if self.run is not None and not self._finished and self._to_wandb(self._last_step):
+            import wandb
+
+            self.run.log({name: wandb.Image(str(path))}, step=self._last_step)
+
     def define_metric(self, name: str, step_metric: str | None = None, summary: str | None = None) -> None:
         if self.run is not None and not self._finished:
             self.run.define_metric(name, step_metric=step_metric, summary=summary)

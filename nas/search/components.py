@@ -23,6 +23,7 @@ from nas.search.surrogate import (
     list_surrogates,
 )
 from surrogates.encodings import create_encoder
+from surrogates.fine_tuning import OFFLINE_KEYS
 
 ARCHIVE = "archive.jsonl"
 # Surrogate config keys for the search, not the model: its start (lm, bert) and its refit cadence
@@ -85,6 +86,8 @@ def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int, run
     name = cfg.surrogate.name
     node = OmegaConf.to_container(cfg.surrogate, resolve=True)
     search_keys = {key: node.pop(key, None) for key in SEARCH_KEYS}  # the strategy's and ours, not the model's
+    for key in OFFLINE_KEYS:  # train.py task=surrogate's
+        node.pop(key, None)
     factory = group_factory(OmegaConf.create(node))
     if name in SURROGATES:
         return factory(seed=seed)

@@ -390,44 +390,11 @@ def write_sweep_figure(
     """Best-so-far curves of a sweep: per arm, the mean over seeds ± one standard error.
 
     ``runs`` maps an arm label to per-seed best-so-far arrays (e.g. ``best_so_far(records)[1]``);
-    each arm is truncated to its shortest seed. NaNs (iterations before a seed's first success)
-    are left out of the mean at that iteration. Returns the path, or ``None`` if it could not be
+    one panel of the sweep report's figure (:mod:`nas.report.figures`, which draws it and says how
+    seeds of unequal length and NaNs are handled). Returns the path, or ``None`` if it could not be
     written (logged, never raised).
     """
-    path = Path(out_path)
-    try:
-        fig = _figure((7, 4.2))
-        ax = fig.add_subplot()
-        drawn = 0
-        for k, (label, seeds) in enumerate((runs or {}).items()):
-            curves = [np.asarray(s, dtype=float).ravel() for s in seeds]
-            curves = [c for c in curves if c.size]
-            if not curves:
-                continue
-            length = min(c.size for c in curves)
-            stack = np.stack([c[:length] for c in curves])
-            valid = np.isfinite(stack)
-            count = valid.sum(axis=0)
-            filled = np.where(valid, stack, 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = filled.sum(axis=0) / count
-                var = ((filled - mean) ** 2 * valid).sum(axis=0) / (count - 1)
-                sem = np.where(count > 1, np.sqrt(var / count), 0.0)
-            x = np.arange(length)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            colour = f"C{k % 10}"
-            ax.plot(x, mean, color=colour, linewidth=1.6, label=f"{label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
-            ax.fill_between(x, mean - sem, mean + sem, color=colour, alpha=0.2, linewidth=0)
-            drawn += 1
-        if drawn:
-            ax.set_xlabel("iteration")
-            ax.set_ylabel("best validation accuracy so far")
-            ax.grid(alpha=0.3)
-            ax.legend(loc="lower right", fontsize=8)
-        else:
-            _placeholder(ax, "no runs to compare yet")
-        ax.set_title(_title("best so far: mean ± standard error over seeds", title))
-        return _save_atomic(fig, path)
-    except Exception:
-        log.warning("sweep figure: could not write %s", path, exc_info=True)
-        return None
+    from nas.report.figures import write_best_so_far_panels  # it imports this module
+
+    return write_best_so_far_panels({title: runs}, out_path,
+                                    title="best so far: mean ± standard error over seeds")

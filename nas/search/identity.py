@@ -22,8 +22,16 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+# Surrogate settings a search never reads (train.py task=surrogate's; surrogates.fine_tuning.OFFLINE_KEYS):
+# not part of a search's identity, so setting them changes no run.
+NOT_SEARCH_KEYS = ("select_on_eval", "holdout", "offline_epochs", "offline_batch_size", "standardize")
+
+
 def experiment_config(cfg: DictConfig) -> dict[str, Any]:
-    return {key: _plain(cfg.get(key)) for key in EXPERIMENT_KEYS}
+    config = {key: _plain(cfg.get(key)) for key in EXPERIMENT_KEYS}
+    if isinstance(config.get("surrogate"), dict):
+        config["surrogate"] = {k: v for k, v in config["surrogate"].items() if k not in NOT_SEARCH_KEYS}
+    return config
 
 
 def first_generation_key(cfg: DictConfig) -> dict[str, Any]:

@@ -229,6 +229,20 @@ class LanguageModelPredictor(Predictor):
             self._setup_model()
         elif verify_source:
             resolve_model_source(model_name_or_path, hub_timeout)  # fail now, not after hours
+            self._check_trained_text(model_name_or_path)
+
+    def _check_trained_text(self, source: str) -> None:
+        """A checkpoint fine-tuned on one kind of string (long, short) scores the other poorly: say so."""
+        meta = Path(str(source)).expanduser() / META_FILE
+        if not meta.is_file():
+            return
+        try:
+            trained = json.loads(meta.read_text()).get("params", {}).get("text")
+        except (OSError, ValueError):
+            return
+        if trained and trained != self.params["text"]:
+            log.warning("%s: the checkpoint %s was fine-tuned on text=%s strings but this model reads text=%s; "
+                        "set surrogate.text=%s", self.name, source, trained, self.params["text"], trained)
 
     # ------------------------------------------------------------------ model
     @property
@@ -391,6 +405,16 @@ class LanguageModelPredictor(Predictor):
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: Any, y: Any) -> LanguageModelPredictor:
+        """The online refit: ``epochs`` x ``train_batch_size`` from the settings."""
+        return self.fine_tune(X, y)
+
+    def fine_tune(self, X: Any, y: Any, epochs: int | None = None, batch_size: int | None = None,
+                  after_step: Any = None, after_epoch: Any = None) -> LanguageModelPredictor:
+        """``fit`` with other epochs or batch size (offline fine-tuning), and hooks.
+
+        ``after_step(step, total, loss)`` runs after every optimiser step (a progress bar);
+        ``after_epoch(epoch, mean_loss)`` after every epoch, with the model in eval mode (it may
+        call ``predict``, e.g. to select the best epoch)."""
         import torch
         from transformers import get_scheduler
 
@@ -405,9 +429,13 @@ class LanguageModelPredictor(Predictor):
             raise ValueError(f"{self.name}: {bad} non-finite target(s); drop or replace them first")
         rows = self._encode(texts, during_fit=True)
         p = self.params
-        model, n, bs = self.model, len(rows), p["train_batch_size"]
+        epochs = p["epochs"] if epochs is None else int(epochs)
+        bs = p["train_batch_size"] if batch_size is None else int(batch_size)
+        if epochs < 1 or bs < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {bs}")
+        model, n = self.model, len(rows)
         steps_per_epoch = math.ceil(n / bs)
-        total = steps_per_epoch * p["epochs"]
+        total = steps_per_epoch * epochs
         seed = _seed_from(self.seed, self.fit_count)
         started = time.perf_counter()
         epoch_losses: list[float] = []
@@ -426,9 +454,10 @@ class LanguageModelPredictor(Predictor):
                                       num_warmup_steps=math.ceil(p["warmup_ratio"] * total),
                                       num_training_steps=total)
             labels_all = torch.tensor(target, dtype=torch.float32)
-            model.train()
+            step = 0
             try:
-                for _ in range(p["epochs"]):
+                for epoch in range(epochs):
+                    model.train()
                     order = order_rng.permutation(n)
                     running = 0.0
                     for start in range(0, n, bs):
@@ -445,7 +474,13 @@ class LanguageModelPredictor(Predictor):
                         scheduler.step()
                         optimizer.zero_grad(set_to_none=True)
                         running += float(loss.detach()) * len(idx)
+                        step += 1
+                        if after_step is not None:
+                            after_step(step, total, float(loss.detach()))
                     epoch_losses.append(running / n)
+                    model.eval()
+                    if after_epoch is not None:
+                        after_epoch(epoch + 1, epoch_losses[-1])
             finally:
                 model.eval()
         seconds = time.perf_counter() - started
@@ -457,6 +492,13 @@ class LanguageModelPredictor(Predictor):
         log.info("%s: fit %d on %d rows, %d steps in %.1f s, train MSE by epoch %s", self.name,
                  self.fit_count, n, total, seconds, ", ".join(f"{v:.4g}" for v in epoch_losses))
         return self
+
+    def weights(self) -> dict:
+        """A CPU copy of the model's weights (``load_weights`` puts them back): the best epoch so far."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    def load_weights(self, weights: dict) -> None:
+        self.model.load_state_dict(weights)
 
     def predict(self, X: Any) -> np.ndarray:
         import torch
