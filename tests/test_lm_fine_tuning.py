@@ -164,7 +164,7 @@ def _run(script, *args):
                           timeout=300)
 
 
-def test_fine_tune_leave_one_out_then_score_the_checkpoint(sweep, model_dir, tmp_path):
+def test_fine_tune_leave_one_out_then_score_the_checkpoint(sweep, model_dir, tmp_path, caplog):
     model = [f"surrogate.model_name_or_path={model_dir}", "surrogate.device=cpu", "surrogate.learning_rate=2e-3",
              f"paths.output_dir={tmp_path}"]
     done = _run("train.py", "task=surrogate", f"data={sweep}", "target=gamma", "surrogate.offline_epochs=3",
@@ -192,6 +192,8 @@ def test_fine_tune_leave_one_out_then_score_the_checkpoint(sweep, model_dir, tmp
     loaded = language_model(_lm_node(model_dir, checkpoint=str(checkpoint)), seed=0)
     gamma = load_string_archive(sweep / "gamma")["gamma"][0]
     np.testing.assert_allclose(loaded.predict(gamma), evaluation["pred"], rtol=1e-5, atol=1e-6)
+    language_model(_lm_node(model_dir, checkpoint=str(checkpoint), text="short"), seed=0)
+    assert "fine-tuned on text=long strings but this model reads text=short" in caplog.text
 
     scored = _run("evaluate.py", "task=surrogate", "surrogate=lm", f"checkpoint={checkpoint}", "protocol=on_the_fly",
                   f"data={sweep}", "chunk_size=20", "finetune=false", "logger=none", *model)
