@@ -25,11 +25,20 @@ tokenizer, ``predictor.json``) that ``surrogate.checkpoint=<dir>`` and
 ``evaluate.py task=surrogate checkpoint=<dir>`` load, plus ``info.json`` (arguments, data
 sources, per-epoch history, metrics), ``predictions.csv`` and ``predictions.png`` (predicted vs
 true). Everything is also logged to the run's logger (W&B).
+
+A fixed place: ``checkpoint_dir=<dir>`` (``train.py``) writes the checkpoint there instead, so that
+a pipeline knows where each target's model is (``nas.pipeline``: ``<sweep>/finetuned/lm/<target>``). The
+checkpoint is written into ``<dir>.partial-<pid>/`` and renamed to ``<dir>`` when complete
+(``info.json`` written last), so ``<dir>`` is never half-written. If ``<dir>`` already holds a
+complete checkpoint (its ``info.json``), nothing is trained or written: the run says so and returns
+that checkpoint's info. A ``<dir>`` without ``info.json`` (not ours, or from an older version) is
+refused; nothing is ever overwritten.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +54,8 @@ from surrogates.predictors.tables import ID_COLUMN, TARGET_COLUMN, usable_rows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OFFLINE_KEYS", "PAPER_EPOCHS", "FineTuneData", "split_data", "fine_tune", "fine_tune_task"]
+__all__ = ["OFFLINE_KEYS", "PAPER_EPOCHS", "FineTuneData", "checkpoint_path", "finished_checkpoint", "split_data",
+           "fine_tune", "fine_tune_task"]
 
 # OFFLINE_KEYS: the settings of the surrogate config read here, not passed to the model (nor part
 # of a search's identity).
@@ -223,20 +233,26 @@ def checkpoint_datasets(checkpoint: str | Path) -> set[str]:
 
 
 def _plot(frame: pd.DataFrame, path: Path, title: str) -> None:
+    """Predicted against true, one panel per split (selection targets are normalised, evaluation raw)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.8, 4.4))
-    axis = figure.add_subplot()
-    for (split, dataset), rows in frame.groupby(["split", "dataset"], sort=False):
-        axis.scatter(rows["true"], rows["pred"], s=9, alpha=0.6, label=f"{split}: {dataset}")
-    axis.set_xlabel("true (selection rows: normalised)")
-    axis.set_ylabel("predicted")
-    axis.set_title(title, fontsize=9)
-    axis.legend(fontsize=7, loc="best")
-    axis.grid(alpha=0.3)
+    splits = list(dict.fromkeys(frame["split"]))
+    figure = Figure(figsize=(4.4 * len(splits), 4.2))
+    for k, split in enumerate(splits):
+        axis = figure.add_subplot(1, len(splits), k + 1)
+        rows = frame[frame["split"] == split]
+        for dataset, part in rows.groupby("dataset", sort=False):
+            axis.scatter(part["true"], part["pred"], s=9, alpha=0.6, label=str(dataset))
+        tau = rank_metrics(rows["pred"].to_numpy(float), rows["true"].to_numpy(float))["kendall_tau"]
+        axis.set_xlabel("true accuracy" + (" (normalised)" if split == "selection" else ""))
+        axis.set_ylabel("predicted")
+        axis.set_title(f"{split} ({len(rows)} rows, Kendall tau {tau:.3f})", fontsize=9)
+        axis.legend(fontsize=7, loc="best")
+        axis.grid(alpha=0.3)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -271,13 +287,39 @@ def _write_outputs(predictor, data: FineTuneData, result: dict, checkpoint: Path
     return info
 
 
+def checkpoint_path(cfg, run_dir: Path) -> Path:
+    """Where ``train.py task=surrogate`` writes: ``checkpoint_dir`` when set, else ``<run_dir>/checkpoint``."""
+    fixed = cfg.get("checkpoint_dir")
+    return Path(str(fixed)).expanduser() if fixed else Path(run_dir) / CHECKPOINT_DIR
+
+
+def finished_checkpoint(path: Path) -> dict | None:
+    """The ``info.json`` of a complete checkpoint at ``path`` (written last), or None."""
+    try:
+        return json.loads((Path(path) / "info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def fine_tune_task(cfg, run_dir: Path) -> dict:
-    """``train.py task=surrogate``: read the data, fine-tune, write ``<run_dir>/checkpoint``."""
+    """``train.py task=surrogate``: read the data, fine-tune, write the checkpoint (``checkpoint_path``).
+
+    With ``checkpoint_dir`` set and a complete checkpoint already there, nothing is done: its
+    ``info.json`` is returned (``info["kept"] = True``)."""
     from omegaconf import OmegaConf
 
     from nas.logging import create_logger
     from surrogates.string_tables import load_string_archive
 
+    destination = checkpoint_path(cfg, run_dir)
+    if cfg.get("checkpoint_dir"):
+        done = finished_checkpoint(destination)
+        if done is not None:
+            log.info("%s holds a finished fine-tuning (info.json); nothing to do, nothing rewritten", destination)
+            return {**done, "kept": True, "checkpoint": str(destination)}
+        if destination.exists():
+            raise ValueError(f"checkpoint_dir={destination} exists but holds no finished checkpoint (no info.json); "
+                             "move it away (nothing is overwritten) or pass another checkpoint_dir")
     if not cfg.get("data"):
         raise ValueError("task=surrogate needs data=<dir or csv> (search run dirs, a sweep dir, a transfer export "
                          "dir with *.strings.csv, or a CSV in the paper's layout; a list: data=[a,b])")
@@ -304,12 +346,21 @@ def fine_tune_task(cfg, run_dir: Path) -> dict:
             "config": config}
     log.info("fine-tuning %s (%s%s): %d training rows, %d epochs of batch %d", sur.name, data.mode,
              f", target {target}" if target else "", len(data.train), epochs, batch_size)
+    fixed = bool(cfg.get("checkpoint_dir"))
+    # A fixed place is written whole or not at all: a private folder beside it, renamed at the end.
+    writing = destination.with_name(f"{destination.name}.partial-{os.getpid()}") if fixed else destination
     try:
         result = fine_tune(predictor, data, epochs, batch_size, logger, progress=bool(cfg.get("progress", True)))
-        info = _write_outputs(predictor, data, result, Path(run_dir) / CHECKPOINT_DIR, info, logger)
+        info = _write_outputs(predictor, data, result, writing, info, logger)
     finally:
         logger.finish()
-    return info
+    if fixed:
+        try:
+            os.rename(writing, destination)
+        except OSError:  # another job finished the same checkpoint first: keep its, leave ours beside it
+            raise ValueError(f"checkpoint_dir={destination} was written by another job meanwhile; kept it, "
+                             f"this job's checkpoint is in {writing}") from None
+    return {**info, "checkpoint": str(destination)}
 
 
 def _as_list(value) -> list[str]:
