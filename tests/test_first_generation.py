@@ -63,3 +63,22 @@ def test_a_lock_without_heartbeat_is_taken_over_and_a_live_one_times_out(tmp_pat
     os.utime(lock.path, (old, old))  # its owner stopped refreshing it two hours ago
     assert wait_for(target, lock, wait_s=5, poll_s=0.05) is False and lock.held
     lock.release()
+
+
+def test_a_requeued_slurm_job_takes_its_own_lock_back_at_once(tmp_path, monkeypatch):
+    """A preempted job comes back on another node with the same SLURM job id: its old lock (live
+    heartbeat, foreign host) is its own; another job's lock is not."""
+    target = tmp_path / "fg.json"
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    lock = FirstGenerationLock(target, stale_s=3600)
+    lock.path.write_text(json.dumps({"host": "another-node", "pid": 1, "since": 0, "job": "slurm:9999"}))
+    assert not lock.try_acquire()  # a live lock of another job
+    lock.path.write_text(json.dumps({"host": "another-node", "pid": 1, "since": 0, "job": "slurm:4242"}))
+    assert lock.try_acquire() and json.loads(lock.path.read_text())["job"] == "slurm:4242"
+    lock.release()
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    lock.path.write_text(json.dumps({"host": "another-node", "pid": 1, "since": 0, "job": "slurm:77_3"}))
+    assert lock.try_acquire()
+    lock.release()

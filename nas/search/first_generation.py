@@ -9,8 +9,8 @@ a path built from the experiment, never from the run directory's depth, so a cus
 Concurrency (two jobs of one sweep that start together): the job that creates
 ``<file>.lock`` atomically (``O_CREAT | O_EXCL``) trains the population; the others wait for the
 file and load it. The owner refreshes the lock's modification time after every candidate; a lock
-whose owner is gone (same host and its pid no longer runs, or no heartbeat for ``stale_s``) is
-taken over. The file itself is published with a hard link from a temporary file, which fails if
+whose owner is gone (same host and its pid no longer runs, the same SLURM job before a requeue, or
+no heartbeat for ``stale_s``) is taken over. The file itself is published with a hard link from a temporary file, which fails if
 the file exists: a reader never sees a torn file and a finished file is never replaced.
 """
 from __future__ import annotations
@@ -72,7 +72,8 @@ class FirstGenerationLock:
                     return False
                 continue
             with os.fdopen(fd, "w") as fh:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}, fh)
+                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
+                           "job": scheduler_job()}, fh)
             self.held = True
             return True
         return False
@@ -104,10 +105,12 @@ class FirstGenerationLock:
             return True
         owner = self.owner()
         dead = owner.get("host") == socket.gethostname() and not _pid_alive(owner.get("pid"))
+        ours = owner.get("job") is not None and owner.get("job") == scheduler_job()
         if not owner and age < 5.0:
             return False  # being written right now
-        if dead or age >= self.stale_s:
-            why = "its process has ended" if dead else f"no heartbeat for {age:.0f} s"
+        if dead or ours or age >= self.stale_s:
+            why = ("its process has ended" if dead else "it is this job's own, from before a requeue" if ours
+                   else f"no heartbeat for {age:.0f} s")
             log.warning("taking over the first-generation lock %s (%s)", self.path, why)
             self.path.unlink(missing_ok=True)
             return True
@@ -141,6 +144,19 @@ def wait_for(target: Path, lock: FirstGenerationLock, wait_s: float, poll_s: flo
                 f"raise search.first_generation_wait_s, delete {lock.path} if that job is gone, or train "
                 "this run's own population with search.first_generation=null.")
         time.sleep(poll_s)
+
+
+def scheduler_job() -> str | None:
+    """This process's cluster job (``slurm:<job>`` or ``slurm:<array job>_<task>``), or None.
+
+    A SLURM job keeps its id when it is requeued (preemption, timeout), possibly on another node:
+    a lock that names our job was taken by our previous incarnation and is ours to take over,
+    instead of waiting ``stale_s`` for our own heartbeat to age."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"slurm:{array}_{task}"
+    job = os.environ.get("SLURM_JOB_ID")
+    return f"slurm:{job}" if job else None
 
 
 def _pid_alive(pid: Any) -> bool:

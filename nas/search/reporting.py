@@ -2,11 +2,23 @@
 disk), ``features.csv`` and ``figures/`` now and then, and ``result.json`` at the end.
 
 Derived outputs (features, figures) never stop a search: a failure there is a warning.
+
+**The run summary** (W&B's run summary and ``summary.json``) carries what a dashboard needs to
+compare arms, under the names the sweep report uses (``nas.report``, ``runs.csv``): from the
+start ``dataset``, ``arm`` (``<strategy>-<surrogate>-<encoding>``, the run dir's folder),
+``strategy``, ``surrogate``, ``encoding`` and ``seed``; at the end ``best_val_acc``,
+``kendall_tau`` (the surrogate's prospective Kendall τ over the whole run: the predictions made
+when candidates were chosen against their true accuracies, ``None`` for an arm without
+predictions; ``surrogate/kendall_tau`` is the same measure per refit window), ``tau_pairs``,
+``test_acc`` (``<run>/final/result.json``'s, ``None`` until the final retraining exists:
+:func:`record_test_accuracy` puts it in afterwards), ``iterations``, ``n_failed``,
+``wall_seconds`` and ``n_seeds_failed``.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +39,65 @@ from surrogates.metrics import rank_metrics
 log = logging.getLogger(__name__)
 
 
+def arm_name(cfg: DictConfig) -> str:
+    """The arm a run belongs to, ``<strategy>-<surrogate>-<encoding>``: its run dir's folder."""
+    return f"{cfg.strategy.name}-{cfg.surrogate.name}-{cfg.encoding.name}"
+
+
 def run_name(cfg: DictConfig) -> str:
-    return f"{cfg.dataset.name}/{cfg.strategy.name}-{cfg.surrogate.name}-{cfg.encoding.name}/seed={int(cfg.seed)}"
+    return f"{cfg.dataset.name}/{arm_name(cfg)}/seed={int(cfg.seed)}"
+
+
+def identity_summary(cfg: DictConfig) -> dict[str, Any]:
+    """The fields that place a run in a comparison of arms (W&B filters and groups by them)."""
+    return {"dataset": str(cfg.dataset.name), "arm": arm_name(cfg), "strategy": str(cfg.strategy.name),
+            "surrogate": str(cfg.surrogate.name), "encoding": str(cfg.encoding.name), "seed": int(cfg.seed)}
+
+
+def result_summary(records: list[dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    """The comparable results of a run, as the sweep report computes them (one definition)."""
+    from nas.report.tables import prospective_tau
+
+    tau, pairs = prospective_tau(records)
+    return {"best_val_acc": best_accuracy(records), "kendall_tau": tau, "tau_pairs": pairs,
+            "test_acc": final_test_accuracy(run_dir)}
+
+
+def final_test_accuracy(run_dir: Path) -> float | None:
+    """``test_acc`` of the final retraining (``<run>/final/result.json``), ``None`` without one
+    (or when it did not train, or the file cannot be read)."""
+    from nas.report.collect import FINAL_DIR
+    from nas.report.tables import final_test_acc
+
+    try:
+        final = json.loads((Path(run_dir) / FINAL_DIR / RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = final_test_acc(final) if isinstance(final, dict) else math.nan
+    return None if math.isnan(value) else value
+
+
+def record_test_accuracy(run_dir: str | Path) -> float | None:
+    """Put the final retraining's test accuracy into a finished search run's summary (its
+    ``summary.json`` and the same W&B run, resumed, through the logger the search used).
+
+    For the pipeline's last phase, after ``train.py trainer=final`` wrote
+    ``<run>/final/result.json``. Returns the accuracy written (``None``: no final result yet).
+    Raises ``FileNotFoundError`` when the search has not finished (no ``result.json``).
+    """
+    run_dir = Path(run_dir)
+    result = json.loads((run_dir / RESULT).read_text(encoding="utf-8"))
+    test_acc = final_test_accuracy(run_dir)
+    cfg = OmegaConf.create(result.get("config") or {})
+    if cfg.get("logger") is None:
+        return test_acc
+    logger = create_logger(cfg.logger, run_dir=str(run_dir), job_type="search", name=run_name(cfg),
+                           group=cfg.get("sweep_name"), config=result["config"])
+    try:
+        logger.summary({**identity_summary(cfg), "test_acc": test_acc})
+    finally:
+        logger.finish()
+    return test_acc
 
 
 def best_accuracy(records: list[dict[str, Any]]) -> float | None:
@@ -49,6 +118,7 @@ class SearchReport:
                                     config=OmegaConf.to_container(self.cfg, resolve=True))
         self.logger.define_metric("search/*", step_metric="search/iteration")
         self.logger.define_metric("surrogate/*", step_metric="search/iteration")
+        self.logger.summary(identity_summary(self.cfg))
 
     def close(self) -> None:
         if self.logger is not None:
@@ -129,7 +199,7 @@ class SearchReport:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
         self.figures(records)
-        self.logger.summary({"best_val_acc": None if best is None else best["val_acc"],
+        self.logger.summary({**identity_summary(self.cfg), **result_summary(records, self.run_dir),
                              "iterations": strategy.iteration, "n_failed": n_failed,
                              "wall_seconds": wall_seconds, "n_seeds_failed": len(result["seeds"]["failed"])})
         atomic_write_text(self.run_dir / RESULT, json.dumps(to_jsonable(result), indent=2))
