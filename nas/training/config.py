@@ -98,6 +98,9 @@ class TrainerConfig:
         time_budget_s: wall-clock budget per candidate (build, checks and training). Exceeding it
             stops training mid-epoch with status ``too_slow``. ``"auto"``: 3600 s on a GPU (a
             safety net; the paper has no budget) and 600 s on a CPU; ``None``: unlimited.
+        tf32: the TF32 policy on a GPU for convolutions and matmuls together
+            (``nas.training.gpu``): ``True`` TF32 for both, ``False`` full float32 for both,
+            ``None`` PyTorch's defaults (TF32 convolutions, float32 matmuls). No effect on a CPU.
     """
 
     max_epochs: int = 16
@@ -115,6 +118,7 @@ class TrainerConfig:
     forward_passes: int = 5
     memory_limit_mb: float | str | None = "auto"
     time_budget_s: float | str | None = "auto"
+    tf32: bool | None = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -134,6 +138,8 @@ class TrainerConfig:
             raise ValueError(f"forward_time must be one of {FORWARD_TIMES}, got {self.forward_time!r}")
         if int(self.forward_passes) < 1:
             raise ValueError(f"forward_passes must be >= 1, got {self.forward_passes}")
+        if self.tf32 is not None and not isinstance(self.tf32, bool):
+            raise ValueError(f"tf32 must be true, false or null, got {self.tf32!r}")
 
     @property
     def eval_split(self) -> str:

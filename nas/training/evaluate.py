@@ -41,6 +41,7 @@ from nas.training.checks import (
     measure_forward_seconds,
 )
 from nas.training.config import TrainerConfig
+from nas.training.gpu import apply_tf32, warm_up
 from nas.training.lightning_setup import IGNORED_WARNINGS, quiet_lightning
 from nas.training.module import CandidateModule
 from nas.training.record import (
@@ -147,6 +148,7 @@ def _evaluate(candidate, datamodule, config, space, seed, data_seed, callbacks, 
         cfg = TrainerConfig.from_any(config)
         device = resolve_device(cfg.accelerator)
         record.device = device.type
+        apply_tf32(cfg.tf32, device)
         datamodule.setup()
         if data_seed is not None:
             datamodule.set_epoch_seed(int(data_seed))
@@ -280,6 +282,7 @@ def precheck_candidate(
             cfg = TrainerConfig.from_any(config)
             device = resolve_device(cfg.accelerator)
             record.device = device.type
+            apply_tf32(cfg.tf32, device)
             datamodule.setup()
             net = _precheck(candidate, datamodule, cfg, space, seed, device, record)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a record
@@ -339,6 +342,7 @@ def _precheck(candidate: Any, datamodule: Any, cfg: TrainerConfig, space: Any, s
                 f"activation elements per sample) >= limit {forward_limit:g} s "
                 f"(trainer.forward_time=measured times it instead; trainer.forward_time_limit_s=null lifts it)")
         return net
+    warm_up(device)  # the process's first CUDA work is not the candidate's forward time
     record.forward_s, _ = measure_forward_seconds(net, x, cfg.forward_passes, forward_limit)
     if record.forward_s >= forward_limit:
         raise ForwardTooSlow(
