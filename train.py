@@ -11,10 +11,12 @@ outputs/train/<dataset>/<timestamp>/. The logic lives in nas/training/cli.py.
 
     python train.py task=surrogate data=outputs/transfer target=addnist      # leave addnist out
     python train.py task=surrogate data=[runA,runB] eval_data=runC surrogate=bert
+    python train.py task=surrogate data=outputs/transfer target=addnist checkpoint_dir=outputs/lm/addnist
 
 Fine-tunes a language-model surrogate on architecture strings and writes a checkpoint directory
 (model, tokenizer, info.json, predictions.csv, predictions.png) into
-outputs/train/surrogate/<model>-<target>/<timestamp>/checkpoint. The logic lives in
+outputs/train/surrogate/<model>-<target>/<timestamp>/checkpoint, or into checkpoint_dir when set
+(kept, not redone, when a finished checkpoint is already there). The logic lives in
 surrogates/fine_tuning.py.
 """
 import hydra
@@ -65,10 +67,14 @@ def _fine_tune(cfg: DictConfig) -> float | None:
             raise SystemExit(f"train.py: error: {exc}") from None
     evaluation = info["metrics"].get("evaluation") or info["metrics"].get("selection") or {}
     tau = evaluation.get("kendall_tau")
+    if info.get("kept"):  # checkpoint_dir=<dir> already held a finished fine-tuning: nothing was done
+        print(f"kept {info['checkpoint']}: it holds a finished fine-tuning (info.json); nothing trained or "
+              "rewritten", flush=True)
+        return tau
     print(f"fine-tuned {cfg.surrogate.name} ({info['mode']}{', target ' + str(info['target']) if info['target'] else ''}): "
           f"epoch {info['epoch']} of {info['epochs']}, Kendall tau {'-' if tau is None else f'{tau:.4f}'} on "
           f"{'evaluation' if info['metrics'].get('evaluation') else 'selection'} rows, {info['seconds']:.0f} s "
-          f"-> {run_dir / 'checkpoint'}", flush=True)
+          f"-> {info['checkpoint']}", flush=True)
     return tau
 
 

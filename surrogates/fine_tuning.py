@@ -29,7 +29,8 @@ true). Everything is also logged to the run's logger (W&B).
 A fixed place: ``checkpoint_dir=<dir>`` (``train.py``) writes the checkpoint there instead, so that
 a pipeline knows where each target's model is (``nas.pipeline``: ``<sweep>/finetuned/lm/<target>``). The
 checkpoint is written into ``<dir>.partial-<pid>/`` and renamed to ``<dir>`` when complete
-(``info.json`` written last), so ``<dir>`` is never half-written. If ``<dir>`` already holds a
+(``info.json`` written last), so ``<dir>`` is never half-written (a killed run leaves its
+``.partial-<pid>`` folder, which nothing reads; the next run starts over). If ``<dir>`` already holds a
 complete checkpoint (its ``info.json``), nothing is trained or written: the run says so and returns
 that checkpoint's info. A ``<dir>`` without ``info.json`` (not ours, or from an older version) is
 refused; nothing is ever overwritten.

@@ -4,7 +4,9 @@ The transfer surrogate of the paper (seed_system §6.5). On ``fit(X, y)``:
 
 1. Every feature file ``<transfer_dir>/<dataset>_seed=<s>.csv`` of a dataset *other than*
    ``dataset`` is read (the target's own files are never opened). ``source_datasets`` restricts
-   the sources further; by default every other dataset found is used.
+   the sources further; by default every other dataset found is used. A dataset named there (the
+   target aside) without any file is an error naming it (``missing_sources``): a run started
+   before its sources finished fails at once instead of learning from fewer datasets.
 2. Each file and, separately, the current run's ``(X, y)`` lose their rows with accuracy <= 0 (or
    non-finite), and each has its targets normalised on its own with ``policy`` (default
    ``minmax``; ``ecdf``/``percentile`` and ``raw`` also work).
@@ -72,9 +74,32 @@ class TransferRF(RefitOnLoad, Predictor):
         self._tables: list[tuple[Path, pd.DataFrame]] | None = None
         self.used_files_: list[str] = []
 
-    def source_files(self) -> list[Path]:
-        """The feature files this predictor trains on (the target dataset's excluded)."""
+    def missing_sources(self) -> list[str]:
+        """The datasets named in ``source_datasets`` (the target aside) without any feature file.
+
+        Named sources are a promise (a pipeline lists the sweep's datasets): every one must have
+        at least one ``<dataset>_seed=<s>.csv``, or the surrogate would silently learn from fewer."""
         p = self.params
+        named = [d for d in p["source_datasets"] or [] if d != p["dataset"]]
+        if not named:
+            return []
+        try:
+            have = {ds for ds, _seed, _path in find_feature_files(p["transfer_dir"])}
+        except FileNotFoundError:
+            have = set()
+        return [d for d in named if d not in have]
+
+    def source_files(self) -> list[Path]:
+        """The feature files this predictor trains on (the target dataset's excluded). Every
+        dataset named in ``source_datasets`` must have one (``missing_sources``)."""
+        p = self.params
+        missing = self.missing_sources()
+        if missing:
+            folder = Path(p["transfer_dir"]).expanduser().absolute()
+            raise FileNotFoundError(
+                f"tr_rf for target {p['dataset']!r} is missing the feature files of source dataset(s) "
+                f"{', '.join(missing)}: no {' or '.join(str(folder / f'{d}_seed=<seed>.csv') for d in missing)}"
+            )
         wanted = None if p["source_datasets"] is None else set(p["source_datasets"])
         files = [
             path
@@ -93,6 +118,16 @@ class TransferRF(RefitOnLoad, Predictor):
         the command that makes them. A search calls this before anything trains; ``fit`` reads
         the files later (a saved predictor loads without them)."""
         p = self.params
+        if self.missing_sources():
+            try:
+                self.source_files()
+            except FileNotFoundError as err:
+                raise FileNotFoundError(
+                    f"{err}. tr_rf runs once its sources have finished: search those datasets first and export "
+                    f"their features (the pipeline's phases 1-2, e.g. bash multirun_sweeps/mini.sh), or make each "
+                    f"file with: python evaluate.py task=features \"run='<its run dir>'\" export_dir="
+                    f"{Path(p['transfer_dir']).expanduser().absolute()}"
+                ) from None
         try:
             return self.source_files()
         except FileNotFoundError as err:
