@@ -36,6 +36,7 @@ export_dir, and only its log there); conf/evaluate.yaml lists every option. A mi
 """
 import importlib
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -58,8 +59,11 @@ def main(cfg: DictConfig) -> None:
     module, function = TASKS[cfg.task].split(":")
     task = getattr(importlib.import_module(module), function)
     out_dir = hydra_run_dir()
+    # A sweep's report joins the sweep's W&B group: its folder is multirun/<sweep_name>, the group
+    # of its search runs (logger.group=... wins).
+    group = Path(str(cfg.sweep_dir)).name if cfg.task in ("report", "sweep") and cfg.get("sweep_dir") else None
     logger = create_logger(cfg.get("logger"), run_dir=str(out_dir), job_type="evaluate", name=f"evaluate-{cfg.task}",
-                           config=OmegaConf.to_container(cfg, resolve=True))
+                           config=OmegaConf.to_container(cfg, resolve=True), group=group)
     try:
         task(cfg, out_dir, logger)
     except (FileNotFoundError, ValueError) as err:

@@ -224,4 +224,6 @@ def test_evaluate_report_cli(sweep, tmp_path):
                         "## Wall time", "## Best so far", "## Files"]
     assert "| d2 | 0.5000 ± 0.0000 (n=2) | **0.7500 ± 0.1250 (n=2)** | 0.5000 ± 0.1443 |" in text
     assert (out / "tables" / "report_ranks.csv").exists()  # logged through the logger (csv)
+    run = json.loads((out / "summary.json").read_text())["_run"]
+    assert run["group"] == sweep.name  # the sweep's group, the one its search runs log to
 

@@ -2,8 +2,8 @@
 
 Writes into the output dir ``report.md`` and, beside it, the figure and one CSV per table (the
 numbers unrounded), then logs each table (``logger.table``: a ``wandb.Table`` with
-``logger=wandb``) and the figure (``logger.image``). For a sweep-level W&B run in the sweep's
-group: ``logger=wandb logger.group=<sweep_name>``.
+``logger=wandb``) and the figure (``logger.image``). ``evaluate.py`` puts that run in the sweep's
+W&B group: the sweep folder's name (``multirun/<sweep_name>``), its search runs' group.
 """
 from __future__ import annotations
 
