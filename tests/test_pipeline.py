@@ -24,7 +24,7 @@ import pytest
 
 from nas.pipeline.__main__ import main as pipeline_main
 from nas.pipeline.plan import PipelineError, product_groups, split_overrides
-from nas.pipeline.runner import Command, run_in_process
+from nas.pipeline.runner import Command, language_model_missing, run_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -230,3 +230,18 @@ def test_a_fixed_checkpoint_dir_is_kept_when_finished_and_never_overwritten(tmp_
     foreign.mkdir()
     with pytest.raises(ValueError, match="exists but holds no finished checkpoint"):
         fine_tune_task(OmegaConf.create({"checkpoint_dir": str(foreign), "data": None}), tmp_path / "run")
+
+
+def test_a_language_model_that_cannot_load_stops_the_pipeline_before_phase_1(tmp_path, monkeypatch):
+    """bert's hub model offline (or a missing directory) is found in seconds, not at phase 2."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    why = language_model_missing("bert", "nobody/no-such-model-anywhere")
+    assert why.startswith("the bert arm cannot load its model: ") and "HF_HUB_OFFLINE" in why
+    assert "no such directory" in language_model_missing("lm", str(tmp_path / "missing"))
+    assert language_model_missing("lm", str(tmp_path)) is None  # a local directory is taken as it is
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = pipeline_main(["--sweep", "x", "--datasets", "mini_addnist,mini_multnist", "--seeds", "0",
+                              "--arms", "bert", "--dry-run", f"paths.output_dir={tmp_path}",
+                              "bert:surrogate.model_name_or_path=nobody/no-such-model-anywhere"])
+    assert code != 0 and "the bert arm cannot load its model" in err.getvalue()

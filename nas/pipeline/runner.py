@@ -336,10 +336,28 @@ class Pipeline:
 
 
 
-def language_model_missing(model_name: str) -> str | None:
-    """Why a language-model arm cannot run here (the optional ``.[lm]`` extra), or None."""
+def language_model_missing(arm: str, model_name: str, check_source: bool = True) -> str | None:
+    """Why a language-model arm cannot run here, as the message to print, or None. Checked before
+    phase 1: the optional ``.[lm]`` extra and, with ``check_source`` (the phases to run read the
+    model), a directory that does not exist or a hub name (``bert``'s ModernBERT-large) that is
+    neither cached nor reachable, so a sweep does not fail at phase 2 after its baseline ran."""
+    extra = "pip install -e '.[lm]'"
     if importlib.util.find_spec("transformers") is None:
-        return "transformers is not installed"
-    if model_name.startswith("pkg:") and importlib.util.find_spec(model_name[4:]) is None:
-        return f"the model package {model_name[4:]} is not installed"
+        return f"the {arm} arm needs the optional language-model extra (transformers is not installed): {extra}"
+    if model_name.startswith("pkg:"):
+        if importlib.util.find_spec(model_name[4:]) is None:
+            return (f"the {arm} arm needs the optional language-model extra (the model package {model_name[4:]} "
+                    f"is not installed): {extra}")
+        return None
+    if not check_source:
+        return None
+    from surrogates.predictors.language_model_sources import (
+        LanguageModelUnavailable,
+        resolve_model_source,
+    )
+
+    try:
+        resolve_model_source(model_name)
+    except LanguageModelUnavailable as err:
+        return f"the {arm} arm cannot load its model: {err}"
     return None
