@@ -47,9 +47,13 @@ from omegaconf import OmegaConf
 from nas.search.archive import read_archive
 from nas.search.identity import config_digest, derive_seed, diff_configs
 from nas.search.surrogate import SURROGATES
-from surrogates.string_tables import STRINGS_SUFFIX, run_string_table, to_paper_layout
+from surrogates.string_tables import (
+    STRINGS_SUFFIX,
+    TRAINED_STATUSES,
+    run_string_table,
+    to_paper_layout,
+)
 
-TRAINED_STATUSES = ("ok", "nan", "zero_acc")
 FEATURES_FILE = "features.csv"
 NUMERIC_ENCODINGS = ("graf", "zcp", "graf_zcp")
 ENCODING_CONF = Path(__file__).resolve().parents[1] / "conf" / "encoding"

@@ -62,6 +62,9 @@ __all__ = ["OFFLINE_KEYS", "PAPER_EPOCHS", "FineTuneData", "checkpoint_path", "f
 # of a search's identity).
 PAPER_EPOCHS = {"single": 15, "leave_one_out": 5}  # bert_tuning_task.sh, bert_loo_tuning.py
 PAPER_POLICY = {"single": "raw", "leave_one_out": "ecdf"}
+# A language-model node's keys that are not constructor arguments: the search's (checkpoint, cadence)
+# and the offline fine-tuning's.
+NOT_MODEL_KEYS = ("checkpoint", "refit_every", "fit_on_archive", *OFFLINE_KEYS)
 CHECKPOINT_DIR = "checkpoint"
 _COLUMNS = ["dataset", "seed", ID_COLUMN, "arch", "arch_long", TARGET_COLUMN]
 
@@ -198,9 +201,10 @@ def fine_tune(predictor, data: FineTuneData, epochs: int, batch_size: int, logge
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def language_model(surrogate_cfg, seed: int, search_keys: tuple[str, ...] = ()):
+def language_model(surrogate_cfg, seed: int):
     """The predictor a ``conf/surrogate`` language-model node describes (its ``checkpoint``, when
-    set, is the weights to start from); the keys read by the search and here are left out."""
+    set, is the weights to start from), for the search and for fine-tuning alike; the keys the
+    search and this module read (``NOT_MODEL_KEYS``) are left out."""
     from omegaconf import OmegaConf
 
     from nas.hydra_utils import group_factory
@@ -208,7 +212,7 @@ def language_model(surrogate_cfg, seed: int, search_keys: tuple[str, ...] = ()):
     node = OmegaConf.to_container(surrogate_cfg, resolve=True) if not isinstance(surrogate_cfg, dict) else dict(surrogate_cfg)
     name = node.get("name")
     checkpoint = node.pop("checkpoint", None)
-    for key in (*search_keys, "refit_every", "fit_on_archive", *OFFLINE_KEYS):
+    for key in NOT_MODEL_KEYS:
         node.pop(key, None)
     factory = group_factory(OmegaConf.create(node))
     if getattr(getattr(factory, "func", factory), "input_kind", "features") != "strings":
@@ -219,7 +223,8 @@ def language_model(surrogate_cfg, seed: int, search_keys: tuple[str, ...] = ()):
         path = Path(str(checkpoint)).expanduser()
         if not path.is_dir():
             raise FileNotFoundError(f"surrogate.checkpoint={checkpoint}: no such directory (a saved predictor, "
-                                    "e.g. <train run>/checkpoint, or a save_pretrained directory)")
+                                    "e.g. <train run>/checkpoint or <search run>/surrogate/fit-<k>, or a "
+                                    "save_pretrained directory)")
         kwargs["model_name_or_path"] = str(path)
     return factory(seed=seed, **kwargs)
 

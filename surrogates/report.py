@@ -172,9 +172,7 @@ def _language_model_rows(cfg, common: dict) -> pd.DataFrame:
                 node[key] = int(value)
     seed = common["seed"]
     language_model(node, seed)  # a bad source or checkpoint fails here, before any data is read
-    sources = list(cfg.data) if cfg.get("data") and not isinstance(cfg.data, str) else \
-        [cfg.data] if cfg.get("data") else [cfg.features_dir]
-    frames = load_string_archive(sources, cfg.datasets)
+    frames = load_string_archive(cfg.get("data") or cfg.features_dir, cfg.datasets)
     trained_on = checkpoint_datasets(checkpoint) if checkpoint else set()
     targets = [d for d in frames if d not in trained_on]
     if trained_on & set(frames):

@@ -10,7 +10,7 @@ run on these tables unchanged.
 ``load_feature_archive``) from any mix of:
 
 - a search run directory (``experiment.json`` + ``archive.jsonl``): its trained candidates,
-  exactly the rows of its feature table (``surrogates.feature_tables.TRAINED_STATUSES``);
+  exactly the rows of its feature table (``TRAINED_STATUSES``);
 - a directory holding our transfer exports ``<dataset>_seed=<s>.strings.csv``
   (``evaluate.py task=features`` writes them next to the feature files);
 - any other directory: every search run below it (a sweep directory);
@@ -46,7 +46,7 @@ __all__ = [
 
 STRING_COLUMNS = ("arch", "arch_long")
 STRINGS_SUFFIX = ".strings.csv"
-TRAINED_STATUSES = ("ok", "nan", "zero_acc")
+TRAINED_STATUSES = ("ok", "nan", "zero_acc")  # the candidates a feature or string table holds
 _EXPORT_RE = re.compile(r"^(?P<dataset>.+)_seed=(?P<seed>\d+)\.strings\.csv$")
 _SEED_RE = re.compile(r"^(?:seed=)?(\d+)$")
 _SPLIT_STEMS = ("train", "val", "valid", "validation", "test")

@@ -221,7 +221,7 @@ def test_configs_hold_the_paper_settings_and_instantiate(encoder):
                                   ("bert", "answerdotai/ModernBERT-large", 8192)):
         cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
         assert cfg.pop("name") == name and cfg["model_name_or_path"] == source
-        # What the search reads (nas.search.components.SEARCH_KEYS, the encoding): not the model's.
+        # What the search reads (surrogates.fine_tuning.NOT_MODEL_KEYS, the encoding): not the model's.
         assert cfg.pop("defaults") == [{"override /encoding@_global_.encoding": "string"}, "_self_"]
         assert (cfg.pop("checkpoint"), cfg.pop("refit_every"), cfg.pop("fit_on_archive")) == (None, 100, False)
         # What train.py task=surrogate reads (surrogates.fine_tuning.OFFLINE_KEYS): the paper's batch 2,

@@ -34,7 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
 BASELINE = "random"  # surrogate_evolution with random scores: the paper's RE baseline
 STEPS = ("search", "features", "finetune", "final", "report")  # scopes besides the arm names
-TRAINED_STATUSES = ("ok", "nan", "zero_acc")  # the rows a feature table holds (surrogates.feature_tables)
 _SCOPED = re.compile(r"^([A-Za-z_][A-Za-z0-9_,]*):(.*)$")
 
 
@@ -189,7 +188,9 @@ def read_json(path: Path) -> dict | None:
 
 
 def trained_ids(run: Path) -> list[int]:
+    """The ids of the candidates a feature table of ``run`` holds (its trained ones)."""
     from nas.search.archive import read_archive
+    from surrogates.string_tables import TRAINED_STATUSES
 
     path = run / "archive.jsonl"
     if not path.is_file():

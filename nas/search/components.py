@@ -23,12 +23,11 @@ from nas.search.surrogate import (
     list_surrogates,
 )
 from surrogates.encodings import create_encoder
-from surrogates.fine_tuning import OFFLINE_KEYS
+from surrogates.fine_tuning import NOT_MODEL_KEYS, language_model
 
 ARCHIVE = "archive.jsonl"
 # Surrogate config keys for the search, not the model: its start (lm, bert) and its refit cadence
 # (read by conf/strategy/surrogate_evolution.yaml).
-SEARCH_KEYS = ("checkpoint", "refit_every", "fit_on_archive")
 
 
 @dataclass
@@ -85,15 +84,14 @@ def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int, run
     other predictor on the configured encoding."""
     name = cfg.surrogate.name
     node = OmegaConf.to_container(cfg.surrogate, resolve=True)
-    search_keys = {key: node.pop(key, None) for key in SEARCH_KEYS}  # the strategy's and ours, not the model's
-    for key in OFFLINE_KEYS:  # train.py task=surrogate's
+    for key in NOT_MODEL_KEYS:  # the strategy's, ours and train.py task=surrogate's: not the model's
         node.pop(key, None)
     factory = group_factory(OmegaConf.create(node))
     if name in SURROGATES:
         return factory(seed=seed)
     encoding = cfg.encoding.name
     if getattr(getattr(factory, "func", factory), "input_kind", "features") == "strings":
-        return _language_model(factory, name, encoding, search_keys["checkpoint"], seed, run_dir)
+        return _language_model(cfg, encoding, seed, run_dir)
     if encoding in ("none", "string"):
         raise SearchError(f"surrogate={name} needs a numeric encoding: add encoding=graf_zcp (the paper's), "
                           "encoding=graf or encoding=zcp")
@@ -110,23 +108,20 @@ def build_surrogate(cfg: DictConfig, space: Any, datamodule: Any, seed: int, run
     return FeatureSurrogate(encoder, predictor, name, seed)
 
 
-def _language_model(factory, name: str, encoding: str, checkpoint: str | None, seed: int, run_dir: Path | None):
+def _language_model(cfg: DictConfig, encoding: str, seed: int, run_dir: Path | None):
     """A language model reads the long architecture strings: ``encoding=string``, which its config
     selects (``conf/surrogate/lm.yaml``); a numeric encoding asked for explicitly is refused.
-    ``surrogate.checkpoint=<dir>`` starts from fine-tuned weights instead of the pretrained ones."""
+    ``surrogate.checkpoint=<dir>`` starts from fine-tuned weights instead of the pretrained ones
+    (``surrogates.fine_tuning.language_model`` builds it, as for offline fine-tuning)."""
+    name = cfg.surrogate.name
     if encoding != "string":
         raise SearchError(f"surrogate={name} reads the architecture strings, not encoding={encoding}: drop the "
                           "encoding override (surrogate=lm selects encoding=string) or set encoding=string")
-    kwargs = {}
-    if checkpoint:
-        if not Path(str(checkpoint)).expanduser().is_dir():
-            raise SearchError(f"surrogate.checkpoint={checkpoint}: no such directory (a saved predictor, e.g. "
-                              "<run>/surrogate/fit-<k>, or a save_pretrained directory)")
-        kwargs["model_name_or_path"] = str(Path(str(checkpoint)).expanduser())
     try:
-        predictor = factory(seed=seed, **kwargs)
+        predictor = language_model(cfg.surrogate, seed)
     except (ValueError, FileNotFoundError) as err:
-        raise SearchError(f"surrogate={name}: {err}") from None
+        text = str(err)
+        raise SearchError(text if text.startswith("surrogate.") else f"surrogate={name}: {text}") from None
     return LanguageModelSurrogate(predictor, name, seed, run_dir)
 
 
