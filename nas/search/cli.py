@@ -67,7 +67,7 @@ def _where(runner: Any, run_dir: Path) -> str:
     if strategy is None:
         return f"while setting up the search in {run_dir}; to run (or resume) it: {command_line()}"
     return (f"at iteration {strategy.iteration}/{runner.budget} in {run_dir} (trained candidates "
-            f"are saved; the one in progress is redone); {resume}")
+            f"are saved; those in progress are redone); {resume}")
 
 
 def _user_error(err: Exception) -> None:

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from nas.logging import atomic_write_text, create_logger, to_jsonable
 from nas.search.identity import experiment_config
 from nas.search.run_dir import RESULT
+from nas.search.strategies.base import record_of
 from surrogates.feature_tables import (
     TRAINED_STATUSES,
     feature_table,
@@ -208,7 +209,7 @@ class SearchReport:
 
 def seed_report(strategy: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The seed architectures asked for, those trained and those that failed (with why)."""
-    failed = {name: {"index": i, "status": None if i is None else records[i]["status"],
-                     "reason": None if i is None else records[i]["reason"]}
+    failed = {name: {"index": i, "status": None if i is None else record_of(records, i)["status"],
+                     "reason": None if i is None else record_of(records, i)["reason"]}
               for name, i in strategy.failed_seeds.items()}
     return {"requested": list(strategy.seed_names), "trained": dict(strategy.trained_seeds), "failed": failed}

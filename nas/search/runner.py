@@ -5,6 +5,15 @@ every evaluated candidate, and candidate ``i`` of the archive is trained with a 
 from (run seed, i). A run killed at any moment and restarted therefore redoes the interrupted
 candidate identically and ends with the same archive as an uninterrupted run (on CPU).
 
+Several candidates at once (``search.workers=N``, ``nas.search.workers``): the strategy is asked
+for a candidate whenever a worker is free and told each result as it arrives; index ``i`` (and
+with it the seed) is given when the candidate is proposed, and the archive is written in the
+order candidates complete, each record with its ``index``. No more candidates are in flight
+than the budget can still use, so a search ends with exactly ``budget`` trained iterations. The
+checkpoint lists the candidates in flight; a resumed run trains them again first, with their own
+indices and seeds, so nothing is lost and nothing enters the archive twice. With one worker
+nothing is ever in flight at a checkpoint, and the archive is the sequential one.
+
 Nothing a run wrote is lost or rewritten behind the user's back:
 
 * ``archive.jsonl`` without ``checkpoint.json`` (killed before its first checkpoint, or a damaged
@@ -67,6 +76,7 @@ from nas.search.run_dir import (
     set_aside_previous_run,
 )
 from nas.search.strategies.base import Proposal
+from nas.search.workers import Task, make_pool
 
 __all__ = ["SearchError", "SearchRunner"]
 
@@ -89,34 +99,61 @@ class SearchRunner:
         if saved is not None:
             return saved
         self.report.start()  # before the first generation: loading one fits the surrogate, logged
-        progress = None
+        self.progress = self.pool = None
         try:
+            # Workers start first: they load their data while the first generation is joined.
+            self.pool = make_pool(self.cfg, self.run_dir, self.space, self.datamodule, self.trainer_cfg)
             self._join_first_generation()
-            progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress),
-                                      self.run_name())
-            while self.strategy.iteration < self.budget:
-                proposal, self.pending = self.pending or self.strategy.ask(), None
-                if proposal is None:
-                    break
-                self._step(proposal)
-                progress.update(self.strategy.iteration, self.best_accuracy(), sum(self.failures.values()))
+            self.progress = SearchProgress(self.budget, self.strategy.iteration, bool(self.settings.progress),
+                                           self.run_name())
+            self._search()
             return self.report.finish(self.archive.records, self.strategy, self.failures, self.budget,
                                       self._elapsed())
         finally:
+            if self.pool is not None:
+                self.pool.close()
             self._release_first_generation_lock()
-            if progress is not None:
-                progress.close()
+            if self.progress is not None:
+                self.progress.close()
             self.report.close()
 
-    def _step(self, proposal: Proposal) -> None:
-        """Evaluate, archive, tell, checkpoint; then log, plot, and stop after too many failures."""
-        index = len(self.archive)
-        record = self._evaluate(proposal, index)
+    def _search(self) -> None:
+        """Keep every free worker busy while the budget can use another candidate; take results
+        as they come. Ends when the budget is reached or the strategy has nothing more to train."""
+        while True:
+            self._fill_workers()
+            if not self.in_flight:
+                return
+            for task, result in self.pool.wait():
+                proposal = self.in_flight.pop(task.index)
+                self._step(proposal, task.index, self._record(proposal, task.index, result))
+
+    def _fill_workers(self) -> None:
+        while self.pool.free() > 0:
+            if self.resubmit:  # in flight when the run was stopped: trained again first
+                index, proposal = self.resubmit.pop(0)
+            else:
+                if self.strategy.iteration + len(self.in_flight) >= self.budget:
+                    return
+                proposal, self.pending = self.pending or self.strategy.ask(), None
+                if proposal is None:
+                    return  # nothing before a result arrives (or nothing more at all)
+                index, self.next_index = self.next_index, self.next_index + 1
+                self.strategy.in_flight.append(proposal)
+            if proposal.known_accuracy is not None:  # a seed's copy: nothing to train
+                self._step(proposal, index, self._record(proposal, index))
+                continue
+            self.in_flight[index] = proposal
+            self.pool.submit(Task(index, proposal.arch.long_string, derive_seed(self.seed, index)), proposal.arch)
+
+    def _step(self, proposal: Proposal, index: int, record: dict[str, Any]) -> None:
+        """Archive, tell, checkpoint; then log, plot, and stop after too many failures."""
         accuracy = record["val_acc"] if record["status"] == "ok" else None
         record["iteration"] = self.strategy.iteration if accuracy is not None else None
         self.archive.append(record)
         if self.first_gen_lock is not None:
             self.first_gen_lock.heartbeat()
+        self.strategy.in_flight = [p for p in self.strategy.in_flight if p is not proposal]
         events = self.strategy.tell(proposal, index, accuracy)
         self._count(proposal, record, accuracy)
         self._log_events(events)
@@ -125,24 +162,23 @@ class SearchRunner:
         self._checkpoint()
         if accuracy is not None and self.report.figures_due(self.strategy.iteration):
             self.report.figures(self.archive.records)
+        self.progress.update(self.strategy.iteration, self.best_accuracy(), sum(self.failures.values()))
         self._stop_after_too_many_failures(record)
 
-    def _evaluate(self, proposal: Proposal, index: int) -> dict[str, Any]:
+    def _record(self, proposal: Proposal, index: int, result: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The archive record of candidate ``index``: its proposal and its training ``result``
+        (None for a seed's copy, which takes the seed's accuracy)."""
         arch = proposal.arch
         record = {"index": index, "iteration": None, "arch": arch.long_string, "val_acc": None,
                   "status": "ok", "reason": "", "origin": proposal.origin, "parent": proposal.parent,
                   "prediction": proposal.prediction, "num_params": arch.num_params,
                   "seed": derive_seed(self.seed, index), "seconds": {**proposal.seconds, "train": 0.0}}
-        if proposal.known_accuracy is not None:
+        if result is None:
             record.update(val_acc=proposal.known_accuracy, copy_of=proposal.copy_of, reason="copy of a trained seed")
             return record
-        from nas.training import evaluate_candidate  # heavy import, only when training
-
-        result = evaluate_candidate(arch, self.datamodule, self.trainer_cfg, space=self.space,
-                                    seed=record["seed"], data_seed=record["seed"])
-        record.update(val_acc=result.val_acc, status=result.status, reason=result.reason)
-        record["seconds"]["train"] = result.seconds
-        if result.status == "ok" and not result.val_acc:
+        record.update(val_acc=result["val_acc"], status=result["status"], reason=result["reason"])
+        record["seconds"]["train"] = result["seconds"]
+        if result["status"] == "ok" and not result["val_acc"]:
             record.update(status="zero_acc", reason="validation accuracy is exactly 0 (counted as failed, as in the paper)")
         return record
 
@@ -230,6 +266,9 @@ class SearchRunner:
         self.last_refit_index = 0
         self.resumed = False
         self.pending = None  # a proposal the strategy made during a replay, evaluated first
+        self.in_flight: dict[int, Proposal] = {}  # archive index -> proposal being trained
+        self.resubmit: list[tuple[int, Proposal]] = []  # in flight at the checkpoint: trained first
+        self.next_index = 0  # the archive index the next proposal gets
         state = load_checkpoint(self.run_dir / CHECKPOINT)  # CheckpointError on damage
         if state is not None:
             saved = saved_result(self.run_dir, state["iteration"], state["archive_len"], self.budget)
@@ -244,6 +283,7 @@ class SearchRunner:
         records = self.archive.load(cut=False)  # the file is cut once the replay has said where
         if not records:
             self.archive.load()  # a line a kill left half written is set aside
+            self.next_index = 0
             return None
         self._rebuild_from_archive(list(records))
         self.resumed = True
@@ -273,6 +313,7 @@ class SearchRunner:
                         "(nothing retrained)", self.run_dir, CHECKPOINT, len(records))
         self.failures = done.failures
         self.pending = done.pending
+        self.next_index = len(self.archive)
         self.consecutive_failures = done.consecutive_failures
         self.last_refit_index = done.last_refit_index
         self.elapsed_before = sum(sum((r.get("seconds") or {}).values()) for r in self.archive.records)
@@ -286,13 +327,24 @@ class SearchRunner:
         self.elapsed_before = state["elapsed"]
         self.last_refit_index = state["last_refit_index"]
         self.strategy.timings = Counter(state.get("timings", {}))  # not in older checkpoints
+        self.next_index = state.get("next_index", state["archive_len"])  # not in older checkpoints
+        self.resubmit = [(item["index"], Proposal.from_dict(item["proposal"], self.space))
+                         for item in state.get("in_flight", [])]
+        self.strategy.in_flight = [proposal for _, proposal in self.resubmit]
+        self.in_flight = {}
+        if self.resubmit:
+            log.info("%d candidate(s) were in flight when the run stopped (index %s): training them again",
+                     len(self.resubmit), ", ".join(str(i) for i, _ in self.resubmit))
 
     def _state(self) -> dict[str, Any]:
         return {"archive_len": len(self.archive), "strategy": self.strategy.state_dict(),
                 "rng": python_rng_state(self.rng), "global_rng": global_rng_states(),
                 "failures": dict(self.failures), "consecutive_failures": self.consecutive_failures,
                 "elapsed": self._elapsed(), "last_refit_index": self.last_refit_index,
-                "iteration": self.strategy.iteration, "timings": dict(self.strategy.timings)}
+                "iteration": self.strategy.iteration, "timings": dict(self.strategy.timings),
+                "next_index": self.next_index,
+                "in_flight": [{"index": i, "proposal": p.to_dict()} for i, p in self.in_flight.items()]
+                + [{"index": i, "proposal": p.to_dict()} for i, p in self.resubmit]}
 
     # ------------------------------------------------------------------ first generation
     def _first_generation_path(self) -> Path | None:

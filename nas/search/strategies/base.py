@@ -35,6 +35,17 @@ class Proposal:
     copy_of: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     seed_name: str | None = None
+    batch: int | None = None  # the surrogate batch it was chosen from (surrogate evolution)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for the checkpoint's candidates in flight (the architecture as its long string)."""
+        return {"arch": self.arch.long_string, "origin": self.origin, "parent": self.parent,
+                "prediction": self.prediction, "known_accuracy": self.known_accuracy, "copy_of": self.copy_of,
+                "seconds": dict(self.seconds), "seed_name": self.seed_name, "batch": self.batch}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], space: EinSpace) -> Proposal:
+        return cls(space.parse(data["arch"]), **{k: v for k, v in data.items() if k != "arch"})
 
 
 @dataclass
@@ -65,9 +76,14 @@ class Strategy:
         # they are scored: ``precheck(arch) -> (status, reason) | None``; the runner sets it.
         self.precheck: Callable[[Architecture], tuple[str, str] | None] | None = None
         self.precheck_failures: Counter = Counter()  # status -> bred children rejected
+        # Proposals handed out and not yet told, oldest first (kept by the runner: with
+        # search.workers > 1 several candidates train at once). ``ask`` may return None to wait
+        # for one of them when what comes next depends on its result.
+        self.in_flight: list[Proposal] = []
 
     def ask(self) -> Proposal | None:
-        """The next candidate, or None when the strategy has nothing left to propose."""
+        """The next candidate, or None when the strategy has nothing to propose before the
+        candidates in flight are told (nothing at all, when none is in flight)."""
         raise NotImplementedError
 
     def tell(self, proposal: Proposal, index: int, accuracy: float | None) -> dict[str, Any]:
@@ -154,8 +170,20 @@ class Strategy:
         """The architecture of archive record ``index``, parsed once: population, trained list and
         batch snapshot share most records when a checkpoint is loaded."""
         if index not in self._resolved:
-            self._resolved[index] = self.space.parse(archive[index]["arch"])
+            self._resolved[index] = self.space.parse(record_of(archive, index)["arch"])
         return self._resolved[index]
+
+
+def record_of(archive: list[dict], index: int) -> dict:
+    """The record with archive index ``index``: at that position when candidates completed in
+    the order they were proposed (always with one worker), else found by its ``index`` field
+    (with several workers the archive is in completion order)."""
+    if 0 <= index < len(archive) and archive[index].get("index") == index:
+        return archive[index]
+    for record in archive:
+        if record.get("index") == index:
+            return record
+    raise KeyError(f"no archive record with index {index}")
 
 
 def tournament(population: list[Member], k: int, rng: random.Random) -> Member:

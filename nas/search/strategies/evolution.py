@@ -6,6 +6,13 @@ Afterwards each iteration trains the mutant of a tournament winner (k draws with
 and the oldest member leaves. After ``n_tries`` consecutive failed tries (a mutation that found
 no valid mutant, or a candidate that failed to train) the next proposal is a fresh random
 sample, as in the paper's code.
+
+With several candidates in flight (``search.workers``) the initial population is exactly
+``population_size`` trained candidates, as with one: no more initial candidates are handed out
+than can still complete it (``ask`` waits), so nothing is in flight when it is complete and the
+shared first generation is the same kind of state as a sequential run's. A seed architecture is
+trained once: its copies wait until it has been trained. Evolution then runs its tournament over
+the population as it is when a worker asks.
 """
 from __future__ import annotations
 
@@ -51,15 +58,22 @@ class RegularisedEvolution(Strategy):
 
     # ------------------------------------------------------------------------------- ask
 
-    def ask(self) -> Proposal:
+    def ask(self) -> Proposal | None:
         if self.initialising:
             return self.initial_proposal()
         return self.evolve_proposal()
 
-    def initial_proposal(self) -> Proposal:
+    def initial_proposal(self) -> Proposal | None:
+        """The next member of the initial population; None (wait) while the candidates in flight
+        may complete it, or while the seed this slot copies is being trained."""
+        slot = self.iteration + len(self.in_flight)
+        if slot >= self.population_size:
+            return None
         if not self.seed_names:
             return self.random_proposal()
-        name = self.seed_names[self.iteration % len(self.seed_names)]
+        name = self.seed_names[slot % len(self.seed_names)]
+        if any(p.origin == "seed" and p.seed_name == name for p in self.in_flight):
+            return None
         if name in self.failed_seeds:
             # A seed that cannot train here: its slots are random samples. The runner warns, and
             # result.json lists the failed seeds with their reasons.

@@ -17,6 +17,11 @@ batch (the paper's code regenerated it). With a surrogate whose scores ignore th
 (``random``), a batch is n_sampled scores over the population snapshot and each candidate is bred
 only when its turn comes: the same distribution as breeding all n_sampled up front (offspring
 are i.i.d. and independent of their scores) without the mutations that are never trained.
+
+With several candidates in flight (``search.workers``) each batch has a number, carried by its
+proposals: only results of the current batch count towards its ``n_chosen``, so up to
+``workers - 1`` more of a batch may finish after it closed (they enter the population as any
+trained candidate). Whether a whole batch failed is known only when none of it is in flight.
 """
 from __future__ import annotations
 
@@ -48,21 +53,27 @@ class SurrogateEvolution(RegularisedEvolution):
         self.queue: list[Proposal] = []
         self.chosen_in_batch = 0
         self.batch_open = False  # a scored batch is being trained
+        self.batch_id = 0  # numbers the batches; a proposal's ``batch`` says which one it is from
         self.batch_parents: list[Member] = []  # the population snapshot the batch is bred from
         self.trained: list[Member] = []  # every successfully trained candidate (fit data)
         self.last_fit: list[int] = []  # archive indices the surrogate was last fitted on
 
     # ------------------------------------------------------------------------------- ask
-    def ask(self) -> Proposal:
+    def ask(self) -> Proposal | None:
         if self.initialising or self.iteration < self.surrogate_start:
             return super().ask()
         if not self.queue:
             if self.batch_open and self.chosen_in_batch == 0:
+                if any(self._in_batch(p) for p in self.in_flight):
+                    return None  # wait: the batch's last candidates may still succeed
                 self.batch_open = False  # the whole batch failed: one normally evolved candidate
                 return self.evolve_proposal()
             self.batch_parents = list(self.population)
             lazy = self.surrogate.input_independent
             slots = [Proposal(None, "surrogate") for _ in range(self.n_sampled)] if lazy else self.breed(self.n_sampled)
+            self.batch_id += 1
+            for slot in slots:
+                slot.batch = self.batch_id
             self.queue = self.score_batch(slots)
             self.chosen_in_batch, self.batch_open = 0, bool(self.queue)
             if not self.queue:  # the filter rejected every proposal
@@ -128,11 +139,16 @@ class SurrogateEvolution(RegularisedEvolution):
         if accuracy is None:
             return events
         self.trained.append(Member(index, proposal.arch, accuracy))
-        if proposal.origin == "surrogate":
+        if self._in_batch(proposal):
             self.chosen_in_batch += 1
             if self.chosen_in_batch >= self.n_chosen:
                 self.queue, self.batch_open = [], False
         return {**events, **self._maybe_refit()}
+
+    def _in_batch(self, proposal: Proposal) -> bool:
+        """A candidate of the current batch (proposals without a number come from checkpoints
+        written before batches were numbered, when only the current batch could be trained)."""
+        return proposal.origin == "surrogate" and proposal.batch in (None, self.batch_id)
 
     def after_first_generation(self) -> dict[str, Any]:
         """A shared first generation was loaded: catch up with what ``tell`` did meanwhile."""
@@ -168,9 +184,9 @@ class SurrogateEvolution(RegularisedEvolution):
     # ------------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
         queue = [{"arch": None if p.arch is None else p.arch.long_string, "parent": p.parent,
-                  "prediction": p.prediction, "origin": p.origin} for p in self.queue]
+                  "prediction": p.prediction, "origin": p.origin, "batch": p.batch} for p in self.queue]
         return {**super().state_dict(), "queue": queue, "chosen_in_batch": self.chosen_in_batch,
-                "batch_open": self.batch_open,
+                "batch_open": self.batch_open, "batch_id": self.batch_id,
                 "batch_parents": [[m.index, m.accuracy] for m in self.batch_parents],
                 "trained": [[m.index, m.accuracy] for m in self.trained], "last_fit": self.last_fit,
                 "surrogate": self.surrogate.state_dict(), "precheck_failures": dict(self.precheck_failures)}
@@ -178,7 +194,9 @@ class SurrogateEvolution(RegularisedEvolution):
     def load_state_dict(self, state, archive) -> None:
         super().load_state_dict(state, archive)
         self.queue = [Proposal(None if q["arch"] is None else self.space.parse(q["arch"]), q["origin"],
-                               parent=q["parent"], prediction=q["prediction"]) for q in state["queue"]]
+                               parent=q["parent"], prediction=q["prediction"], batch=q.get("batch"))
+                      for q in state["queue"]]
+        self.batch_id = state.get("batch_id", 0)  # not in older checkpoints
         self.batch_parents = [Member(i, self.resolve(archive, i), acc) for i, acc in state["batch_parents"]]
         self.chosen_in_batch, self.batch_open = state["chosen_in_batch"], state["batch_open"]
         self.trained = [Member(i, self.resolve(archive, i), acc) for i, acc in state["trained"]]

@@ -31,6 +31,8 @@ class SurrogateObjective(SurrogateEvolution):
         if self.initialising or self.iteration < self.surrogate_start:
             return self.evolve_proposal() if not self.initialising else self.initial_proposal()
         if self.posthoc is None:
+            if self.in_flight:  # the predicted phase starts from the whole trained population
+                return None
             self.posthoc = self.run_predicted_evolution()
         return self.posthoc.pop(0) if self.posthoc else None
 
