@@ -203,3 +203,17 @@ def test_a_worker_that_cannot_start_stops_the_search_with_its_error():
             pool.wait()
     finally:
         pool.close()
+
+
+# ------------------------------------------------------------------------------ submitit
+@pytest.mark.slow
+def test_submitit_executor_trains_each_candidate_as_a_job(tmp_path):
+    """submitit's local cluster stands in for SLURM: the same executor, jobs as processes."""
+    done = subprocess.run(_command(tmp_path, "surrogate=random", "search.budget=6", "search.workers=2",
+                                   "search.executor=submitit", "search.submitit.cluster=local",
+                                   "search.submitit.poll_s=0.5", "search.submitit.gpus_per_node=0"),
+                          env=_env(), capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = run_dir_for(tmp_path / "search", search_config("surrogate=random", *ARM, output_dir=tmp_path))
+    records = _check_complete(run_dir, 6)
+    assert len(list((run_dir / "submitit").glob("*_result.pkl"))) == len(records)
