@@ -13,7 +13,9 @@ the proxy encodings (zcp, graf_zcp) the seed of the fresh networks and the proxi
 (the batch itself is ``example_batch(batch_size)`` of the run's dataset). A search with a
 feature surrogate writes ``<run>/features.csv`` with its own encoder: seed
 ``derive_seed(run seed, "surrogate")``, batch ``encoding.batch_size`` (``search_settings``).
-Next to a table, ``<table>.json`` records its settings (``write_feature_table``).
+Next to a table, ``<table>.json`` records its settings (``write_feature_table``). The device the
+proxies run on (``encoding.device``, default auto: the job's GPU, else the CPU) is not a setting:
+it chooses where a table is computed, not what it holds, so a GPU-made table is reused on a CPU.
 
 ``run_features`` (``evaluate.py task=features``) defaults to exactly those settings, so the table
 it makes for a run is the search's. It never overwrites a table made with other settings:
@@ -87,8 +89,9 @@ def feature_settings(encoding: dict, seed: int, legacy: bool = False) -> dict:
     """What a table depends on: ``{"encoding", "options"}`` (+ ``seed``, ``batch_size`` for the
     proxy encodings). ``encoding`` is a resolved ``conf/encoding`` node (``name``, ``batch_size``
     and options; ``None`` values are unset). Unset options take the encoder's default, or with
-    ``legacy`` (a recorded run config) the rule such a run used (fisher_mode ``ours``)."""
-    options = {k: v for k, v in encoding.items() if v is not None}
+    ``legacy`` (a recorded run config) the rule such a run used (fisher_mode ``ours``). ``device``
+    is dropped: where the proxies run is no part of what the table holds (module doc)."""
+    options = {k: v for k, v in encoding.items() if v is not None and k != "device"}
     name = options.pop("name", None)
     if name not in NUMERIC_ENCODINGS:
         raise ValueError(f"encoding {name!r} has no numeric feature table; use one of "
@@ -195,10 +198,10 @@ def _describe(settings: dict) -> str:
 class _Encoding:
     """The run's space and, built on first use, the encoder for some settings."""
 
-    def __init__(self, experiment: dict):
+    def __init__(self, experiment: dict, device: str = "auto"):
         from nas.space import EinSpace
 
-        self.experiment = experiment
+        self.experiment, self.device = experiment, device
         self.space = EinSpace(**{k: v for k, v in experiment["space"].items() if k != "_target_"})
         self._datamodule = None
         self._encoders: dict[str, object] = {}
@@ -212,7 +215,8 @@ class _Encoding:
             if name in NEEDS_DATA:
                 datamodule = self._data()
                 context = {"space": self.space, "batch": datamodule.example_batch(settings["batch_size"]),
-                           "num_classes": datamodule.num_classes, "seed": settings["seed"]}
+                           "num_classes": datamodule.num_classes, "seed": settings["seed"],
+                           "device": self.device}
             try:
                 self._encoders[key] = create_encoder(name, context=context, **settings["options"])
             except TypeError as err:  # an option this encoder does not take
@@ -270,10 +274,11 @@ def _table_ids(path: Path) -> list[int] | None:
 
 
 def run_features(run_dir: str | Path, encoding: dict | None = None, export_dir: str | Path | None = None,
-                 seed: int | None = None) -> FeaturesResult:
+                 seed: int | None = None, device: str = "auto") -> FeaturesResult:
     """The feature table of a (finished or running) search's archive; see the module doc.
 
     ``encoding``/``seed``: ``None`` values keep the search's settings (``requested_settings``).
+    ``device``: where the proxies run (``encoding.device``: auto, cpu, cuda:<k>).
     With ``export_dir`` the table is also copied to ``<export_dir>/<dataset>_seed=<seed>.csv``
     (the transfer layout); a different table already there is left alone and the reason is in
     ``export_error``.
@@ -285,7 +290,7 @@ def run_features(run_dir: str | Path, encoding: dict | None = None, export_dir: 
     experiment = json.loads(experiment_file.read_text())
     settings = requested_settings(experiment, encoding, seed)
     records = read_archive(run_dir / "archive.jsonl")
-    encoding_ctx = _Encoding(experiment)
+    encoding_ctx = _Encoding(experiment, device)
     notes: list[str] = []
 
     table = run_dir / FEATURES_FILE
@@ -381,8 +386,10 @@ def features_task(cfg, out_dir: Path, logger) -> None:
     if not cfg.run:
         raise ValueError("task=features needs run=<search run dir>")
     encoding = OmegaConf.to_container(cfg.encoding, resolve=True) if cfg.get("encoding") is not None else None
+    device = (encoding or {}).pop("device", None) or "auto"
     seed = cfg.get("features_seed")
-    result = run_features(cfg.run, encoding, cfg.export_dir, seed=None if seed is None else int(seed))
+    result = run_features(cfg.run, encoding, cfg.export_dir, seed=None if seed is None else int(seed),
+                          device=device)
     for line in result.lines():
         print(line)
     if result.export_error:

@@ -50,7 +50,8 @@ def config_digest(value: Any) -> str:
 # saved experiment without one of them gets it before comparing, so the refusal names the value
 # that resumes the old run exactly (e.g. ``trainer.nan_policy=fail``).
 LEGACY_VALUES = {("trainer", "nan_policy"): "fail", ("encoding", "fisher_mode"): "ours",
-                 ("trainer", "forward_time"): "measured", ("trainer", "tf32"): None}
+                 ("trainer", "forward_time"): "measured", ("trainer", "tf32"): None,
+                 ("encoding", "device"): "auto"}
 
 
 def with_legacy_values(saved: dict[str, Any]) -> dict[str, Any]:

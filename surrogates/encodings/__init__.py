@@ -40,7 +40,7 @@ def _string() -> Encoder:
 
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     "graf": _graf,  # 385 GRAF features (seed_system.md §6.3)
-    "zcp": _zcp,  # the 7 zero-cost proxies (+4 extra columns with extra=True)
+    "zcp": _zcp,  # the 7 zero-cost proxies (+4 extra columns with extra=True), on ``device``
     "graf_zcp": _graf_zcp,  # GRAF then ZCP: 392 columns, the paper's RF input
     "string": _string,  # the long-form architecture string (language models)
 }
@@ -53,7 +53,8 @@ def list_encoders() -> list[str]:
 
 
 def create_encoder(name: str, context: dict | None = None, **kwargs) -> Encoder:
-    """``context`` (space, batch, num_classes, seed) is passed only to encoders that need data."""
+    """``context`` (space, batch, num_classes, seed, optionally device) is passed only to encoders
+    that need data."""
     try:
         factory = ENCODERS[name]
     except KeyError:

@@ -9,7 +9,8 @@ One way to compute them
 -----------------------
 ``compute_proxies(net_factory, x, y, names, ...)`` computes all requested proxies from ONE forward
 of one fresh network (a factory ``() -> nn.Module`` is called, a module is deep-copied, so the
-caller's weights are never touched). What is shared:
+caller's weights are never touched), on the device of ``x`` (the network must be there too; every
+score comes back as a Python float). What is shared:
 
 - one forward in train mode (BatchNorm on batch statistics, as in find_measures) with the input
   requiring grad and forward hooks that keep each scored layer's output (fisher), the binary
@@ -260,7 +261,7 @@ def synflow(net, x, y=None, loss_fn=None, events: Counter | None = None) -> floa
     """Σ |W ⊙ ∂(Σ f(1))/∂W| on |θ| in float64, BatchNorm removed, ones input with batch 1."""
     try:
         model = synflow_network(fresh_network(net))
-        ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64)
+        ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
         seen_inf = [False]
         handles = [m.register_forward_hook(_inf_hook(seen_inf)) for m in model.modules()]
         try:
@@ -371,7 +372,7 @@ def _shared_pass(model, x, y, loss_fn, want, result, events, fisher_mode) -> Non
     need_loss = want & {"grad_norm", "snip", "plain", "grasp", "fisher"}
     need_grasp, need_jacob, need_fisher = "grasp" in want, "jacob_cov" in want, "fisher" in want
     acts: dict[int, torch.Tensor] = {}
-    kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
+    kernel = torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device)
     flop_counter = [0.0]
     handles = []
     if need_fisher:
