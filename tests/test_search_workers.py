@@ -217,3 +217,13 @@ def test_submitit_executor_trains_each_candidate_as_a_job(tmp_path):
     run_dir = run_dir_for(tmp_path / "search", search_config("surrogate=random", *ARM, output_dir=tmp_path))
     records = _check_complete(run_dir, 6)
     assert len(list((run_dir / "submitit").glob("*_result.pkl"))) == len(records)
+
+
+@pytest.mark.slow
+def test_spawned_workers_build_their_own_data(tmp_path):
+    """The start method used with GPUs (each worker imports and loads its data), here on a CPU."""
+    done = subprocess.run(_command(tmp_path, "surrogate=random", "search.budget=8", "search.workers=2",
+                                   "search.worker_start=spawn"),
+                          env=_env(), capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_complete(run_dir_for(tmp_path / "search", search_config("surrogate=random", *ARM, output_dir=tmp_path)), 8)
