@@ -17,7 +17,14 @@ from search_helpers import FAST, deterministic_view, run_dir_for, search_config
 from nas.search.archive import read_archive
 from nas.search.identity import derive_seed
 from nas.search.runner import SearchError, SearchRunner
-from nas.search.workers import Task, make_pool, visible_gpus, worker_environment, worker_gpu
+from nas.search.workers import (
+    Task,
+    first_gpu,
+    make_pool,
+    visible_gpus,
+    worker_environment,
+    worker_gpu,
+)
 from nas.search.workers.local import LocalPool
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +78,10 @@ def test_workers_map_onto_gpus_by_number():
     assert [worker_gpu(i, 3, workers_per_gpu=2) for i in range(8)] == [0, 0, 1, 1, 2, 2, 0, 0]
     with pytest.raises(ValueError, match="workers_per_gpu"):
         worker_gpu(0, 2, workers_per_gpu=0)
+    # a local parallel sweep: job j starts after the GPUs of the jobs before it
+    assert first_gpu(None, 2) == first_gpu(0, 2) == 0 and first_gpu(1, 2) == 2 and first_gpu(3, 3, workers_per_gpu=2) == 6
+    assert [worker_gpu(i, 4, first=first_gpu(1, 2)) for i in range(2)] == [2, 3]
+    assert [worker_gpu(i, 4, first=first_gpu(3, 2)) for i in range(2)] == [2, 3]  # wraps around
     with pytest.raises(ValueError, match="negative"):
         worker_gpu(-1, 2)
 

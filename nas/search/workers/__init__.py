@@ -10,10 +10,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nas.search.errors import SearchError
-from nas.search.workers.devices import visible_gpus, worker_environment, worker_gpu
+from nas.search.workers.devices import first_gpu, visible_gpus, worker_environment, worker_gpu
 from nas.search.workers.task import Task, context_nodes
 
-__all__ = ["Task", "make_pool", "visible_gpus", "worker_environment", "worker_gpu"]
+__all__ = ["Task", "first_gpu", "make_pool", "visible_gpus", "worker_environment", "worker_gpu"]
 
 EXECUTORS = ("local", "submitit")
 
@@ -73,5 +73,8 @@ def make_pool(cfg: DictConfig, run_dir: Path, space: Any, datamodule: Any, train
         source = EvaluationContext(space, datamodule, trainer_cfg)
     else:
         source = context_nodes(cfg)
-    return LocalPool(workers, source, n_gpus=n_gpus, threads=1, start_method=start,
-                     workers_per_gpu=int(cfg.search.get("workers_per_gpu", 1)))
+    from nas.device import hydra_job_number
+
+    per_gpu = int(cfg.search.get("workers_per_gpu", 1))
+    return LocalPool(workers, source, n_gpus=n_gpus, threads=1, start_method=start, workers_per_gpu=per_gpu,
+                     first_gpu=first_gpu(hydra_job_number(), workers, per_gpu))

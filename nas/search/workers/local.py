@@ -44,11 +44,11 @@ class _Worker:
 
 class LocalPool:
     def __init__(self, slots: int, source: Any, n_gpus: int = 0, workers_per_gpu: int = 1,
-                 threads: int = 1, start_method: str = "spawn"):
+                 threads: int = 1, start_method: str = "spawn", first_gpu: int = 0):
         """``source``: the search's ``EvaluationContext`` (``fork``) or its config groups
         (``spawn``: ``task.context_nodes``)."""
         self.slots, self.source, self.n_gpus = int(slots), source, int(n_gpus)
-        self.workers_per_gpu, self.threads = int(workers_per_gpu), int(threads)
+        self.workers_per_gpu, self.threads, self.first_gpu = int(workers_per_gpu), int(threads), int(first_gpu)
         self.context = multiprocessing.get_context(start_method)
         self.workers: list[_Worker] = []
         self.replaced = 0
@@ -107,7 +107,8 @@ class LocalPool:
 
         process = self.context.Process(target=worker_process.main, name=f"nas-worker-{number}",
                                        args=(number, child_end, self.source, self.threads), daemon=True)
-        with _environment(worker_environment(number, self.n_gpus, self.workers_per_gpu, self.threads)):
+        with _environment(worker_environment(number, self.n_gpus, self.workers_per_gpu, self.threads,
+                                             first=self.first_gpu)):
             process.start()
         child_end.close()
         return _Worker(number, process, parent_end)
