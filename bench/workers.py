@@ -43,7 +43,7 @@ def run(workers: int, strategy: str, budget: int, epochs: int, overrides: list[s
     command_wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"workers={workers} failed:\n{done.stderr[-3000:]}")
-    run_dir = output / "search" / "mini_addnist" / f"{strategy}-random-none" / "seed=0"
+    run_dir, = (output / "search" / "mini_addnist" / f"{strategy}-random-none").glob("seed=*")
     result = json.loads((run_dir / "result.json").read_text())
     records = [json.loads(line) for line in (run_dir / "archive.jsonl").read_text().splitlines()]
     wall = result["wall_seconds"]
