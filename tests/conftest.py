@@ -32,6 +32,20 @@ def dm():
     return datamodule
 
 
+@pytest.fixture(scope="module")
+def small():
+    """An 8x8 einspace, one batch of 16 (5 classes) and 7 architectures (6 samples and resnet18):
+    the proxy tests' shared case (tests/test_encodings_zcp.py, tests/test_zcp_device.py)."""
+    from nas.space import EinSpace
+
+    space = EinSpace(input_shape=(3, 8, 8))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 3, 8, 8, generator=g)
+    y = torch.randint(0, 5, (16,), generator=g)
+    archs = [space.sample(s) for s in range(6)] + [space.seed("resnet18")]
+    return space, x, y, archs
+
+
 @pytest.fixture
 def one_thread():
     """torch on one thread for this test (proxy values are compared byte for byte)."""

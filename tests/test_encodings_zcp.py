@@ -215,16 +215,6 @@ def test_encoder_counts_failures_per_proxy_and_never_raises():
 
 
 # ------------------------------------------------------------------ einspace networks
-@pytest.fixture(scope="module")
-def small():
-    space = EinSpace(input_shape=(3, 8, 8))
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 3, 8, 8, generator=g)
-    y = torch.randint(0, 5, (16,), generator=g)
-    archs = [space.sample(s) for s in range(6)] + [space.seed("resnet18")]
-    return space, x, y, archs
-
-
 def _close(a, b, rel=1e-4, abs_=1e-9):
     return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
 

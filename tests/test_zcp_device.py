@@ -12,7 +12,6 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nas.search.identity import with_legacy_values
-from nas.space import EinSpace
 from surrogates.encodings import create_encoder
 from surrogates.encodings.proxies import PROXIES
 from surrogates.encodings.zcp import ZCPEncoder
@@ -21,16 +20,6 @@ from surrogates.feature_tables import feature_settings
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-@pytest.fixture(scope="module")
-def small():
-    space = EinSpace(input_shape=(3, 8, 8))
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 3, 8, 8, generator=g)
-    y = torch.randint(0, 5, (16,), generator=g)
-    archs = [space.sample(s) for s in range(5)] + [space.seed("resnet18")]
-    return space, x, y, archs
 
 
 def _context(small, **extra):
